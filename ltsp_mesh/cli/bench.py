@@ -1,0 +1,43 @@
+"""`ltsp-mesh bench`: measured figures against the targets, printed side by side."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ltsp_mesh.bench import core as bench_core
+from ltsp_mesh.cli.exit_codes import FAILED, OK
+from ltsp_mesh.cli.render import Result, table
+
+NAME = "bench"
+SUITES = {"core": bench_core}
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `bench`."""
+    parser = subparsers.add_parser(
+        NAME,
+        help="run a benchmark in a namespace lab and compare it with its targets (needs root)",
+        description="Run a benchmark suite in its own network-namespace lab and print each figure "
+        "beside its target. `core`: hosts wall time against 10 servers, daemon CPU and memory at "
+        "steady state, mDNS packets per server at constant load. Exits 1 if a target is missed.",
+    )
+    parser.add_argument("suite", choices=sorted(SUITES), help="which benchmark")
+    parser.add_argument("--quick", action="store_true", help="fewer samples (for smoke tests)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> Result:
+    """Run the suite and tabulate its figures."""
+    figures = SUITES[args.suite].run(quick=args.quick)
+    rows = [[f.name, f"{f.value:.2f} {f.unit}", f"{f.comparison} {f.target:g} {f.unit}", "ok" if f.met else "MISSED",
+             f.detail] for f in figures]  # fmt: skip
+    met = all(f.met for f in figures)
+    return Result(
+        command=NAME,
+        data=[{"name": f.name, "value": f.value, "unit": f.unit, "target": f.target, "comparison": f.comparison,
+               "met": f.met, "detail": f.detail} for f in figures],  # fmt: skip
+        text=table(("FIGURE", "MEASURED", "TARGET", "", "DETAIL"), rows),
+        exit_code=OK if met else FAILED,
+    )

@@ -1,0 +1,60 @@
+"""`ltsp-mesh browse`: watch servers join, change their figures and leave, as it happens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from ltsp_mesh.cli.render import Result, jsonable
+from ltsp_mesh.errors import ConfigError
+from ltsp_mesh.shell import netif
+from ltsp_mesh.shell.watch import Event, watch
+
+NAME = "browse"
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `browse` and its options."""
+    parser = subparsers.add_parser(
+        NAME,
+        help="watch servers come, change and go (a running mDNS browser)",
+        description="Run a DNS-SD browser for _ltsp._tcp and print one line per change: added, "
+        "updated (new TXT figures) or removed (a goodbye, or the record expired). Runs until "
+        "interrupted or for --duration seconds.",
+    )
+    parser.add_argument("--interface", action="append", default=[], metavar="NAME",
+                        help="browse on this interface only (repeat for more); default: all multicast-capable ones")  # fmt: skip
+    parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per line")
+    parser.set_defaults(func=run)
+
+
+def _line(event: Event, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(jsonable(event))
+    figures = ""
+    if event.record:
+        r = event.record
+        figures = f" st={r.state.value} ses={r.sessions} pend={r.pending} cap={r.capacity} load={r.load_per_cpu:.2f}"
+    elif event.problem:
+        figures = f" ({event.problem})"
+    return f"{event.at:.3f} {event.change:<7} {event.instance} {' '.join(event.addresses)}{figures}".rstrip()
+
+
+def run(args: argparse.Namespace) -> Result:
+    """Browse and print events as they come."""
+    if args.duration is not None and not 0 < args.duration <= 7 * 86400:
+        raise ConfigError(f"--duration={args.duration} is outside 0..604800 seconds")
+    interfaces = netif.select(args.interface)
+    if not interfaces:
+        raise ConfigError("no up, multicast-capable IPv4 interface to browse on; name one with --interface")
+
+    def emit(event: Event) -> None:
+        sys.stdout.write(_line(event, args.json) + "\n")
+        sys.stdout.flush()
+
+    asyncio.run(watch(interfaces, emit, args.duration))
+    return Result(command=NAME, streamed=True)

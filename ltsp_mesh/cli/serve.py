@@ -1,0 +1,82 @@
+"""`ltsp-mesh serve`: announce this application server and answer load queries."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from ltsp_mesh.cli.render import Result
+from ltsp_mesh.core import ltsconf, mesh_conf
+from ltsp_mesh.errors import ConfigError
+from ltsp_mesh.shell import daemon
+
+NAME = "serve"
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `serve` and its options."""
+    parser = subparsers.add_parser(
+        NAME,
+        help="announce this server and answer load queries (the daemon)",
+        description="Announce this application server over mDNS/DNS-SD as _ltsp._tcp, keep its load "
+        "figures current in TXT, answer direct load queries on UDP (msgpack) and the legacy XML "
+        "document on TCP. Runs until SIGTERM or SIGINT, then sends goodbyes. Options override "
+        f"the config file ({mesh_conf.DEFAULT_PATH}, lts.conf syntax, [default] section).",
+    )
+    parser.add_argument("--config", type=Path, help=f"config file (default {mesh_conf.DEFAULT_PATH}, if present)")
+    parser.add_argument("--interface", action="append", default=[], metavar="NAME",
+                        help="announce and answer on this interface only (repeat for more); default: all "
+                        "multicast-capable ones")  # fmt: skip
+    parser.add_argument("--ssh-port", help="the SSH port LDM logs in to, announced in SRV (default 22)")
+    parser.add_argument("--query-port", help="UDP and TCP port of the query responders (default 377)")
+    parser.add_argument("--capacity", help="capacity weight (default: logical CPUs)")
+    parser.add_argument("--host-key", help="SSH host key whose fingerprint is announced")
+    parser.add_argument("--load-file", type=Path, metavar="FILE",
+                        help="read load figures from this JSON file instead of the system (demos, tests); "
+                        "see the README for its format")  # fmt: skip
+    parser.add_argument("--sample-interval", type=float, default=2.0, metavar="SECONDS",
+                        help="how often to read the load (default 2)")  # fmt: skip
+    parser.add_argument("--hostname", help="announce under this host name instead of the system's")
+    parser.set_defaults(func=run)
+
+
+def _settings(args: argparse.Namespace) -> mesh_conf.ServeSettings:
+    values: dict[str, tuple[str, str]] = {}
+    path = args.config or Path(mesh_conf.DEFAULT_PATH)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if args.config is not None:
+            raise ConfigError(f"config file {path} does not exist") from None
+        text = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from exc
+    values.update(mesh_conf.values_from_conf(ltsconf.parse(text, str(path))))
+    overrides = {
+        "INTERFACES": " ".join(args.interface) if args.interface else None,
+        "SSH_PORT": args.ssh_port,
+        "QUERY_PORT": args.query_port,
+        "CAPACITY": args.capacity,
+        "HOST_KEY": args.host_key,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            values[key] = (str(value), f"--{key.lower().replace('_', '-')}")
+    return mesh_conf.settings(values)
+
+
+def run(args: argparse.Namespace) -> Result:
+    """Serve until stopped by a signal."""
+    if not 0.1 <= args.sample_interval <= 3600:
+        raise ConfigError(f"--sample-interval={args.sample_interval} is outside 0.1..3600 seconds")
+    logger = logging.getLogger("ltsp_mesh")
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)  # a daemon says what it does
+    settings = _settings(args)
+    counters = asyncio.run(
+        daemon.run(settings, load_file=args.load_file, sample_interval_s=args.sample_interval, hostname=args.hostname)
+    )
+    return Result(command=NAME, data=dict(counters))

@@ -1,0 +1,77 @@
+"""DNS-SD registration through python-zeroconf: register, rate-limited TXT updates, goodbye."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Sequence
+
+from zeroconf import ServiceInfo
+from zeroconf.asyncio import AsyncZeroconf
+
+from ltsp_mesh.core import publish, txt
+from ltsp_mesh.core.names import SERVICE_TYPE
+from ltsp_mesh.core.record import ServerRecord
+
+log = logging.getLogger(__name__)
+
+
+class Announcer:
+    """One registered `_ltsp._tcp` service and the history of its TXT updates."""
+
+    def __init__(
+        self,
+        aiozc: AsyncZeroconf,
+        *,
+        name: str,
+        host: str,
+        ssh_port: int,
+        addresses: Sequence[str],
+    ) -> None:
+        self._aiozc = aiozc
+        self._name = name
+        self._host = host
+        self._ssh_port = ssh_port
+        self._addresses = list(addresses)
+        self._info: ServiceInfo | None = None
+        self._published: ServerRecord | None = None
+        self._sent_at: tuple[float, ...] = ()
+        self.updates_sent = 0
+
+    @property
+    def registered_name(self) -> str:
+        """The instance name in use: the derived one, or the one probing renamed it to."""
+        return self._info.name if self._info else self._name
+
+    def _service_info(self, record: ServerRecord) -> ServiceInfo:
+        return ServiceInfo(
+            SERVICE_TYPE,
+            self._name if self._info is None else self._info.name,
+            port=self._ssh_port,
+            properties=txt.encode(record),
+            server=self._host,
+            addresses=[socket.inet_aton(a) for a in self._addresses],
+        )
+
+    async def register(self, record: ServerRecord, now: float) -> None:
+        """Probe for the name (taking `name-2`, ... on a conflict) and announce `record`."""
+        info = self._service_info(record)
+        await self._aiozc.async_register_service(info, allow_name_change=True)
+        if info.name != self._name:
+            log.warning("name %r was taken on the network; announcing as %r", self._name, info.name)
+        self._info, self._published, self._sent_at = info, record, (now,)
+        log.info("announced %s on %s port %d", info.name, ", ".join(self._addresses), self._ssh_port)
+
+    async def refresh(self, record: ServerRecord, now: float) -> bool:
+        """Update the TXT record to `record` if the hysteresis and rate limit allow; True if sent."""
+        if self._info is None or self._published is None:
+            raise RuntimeError("refresh() before register()")
+        if not publish.update_due(self._published, record, self._sent_at, now):
+            return False
+        info = self._service_info(record)
+        await self._aiozc.async_update_service(info)
+        self._info, self._published = info, record
+        self._sent_at = publish.recent(self._sent_at, now) + (now,)
+        self.updates_sent += 1
+        log.debug("TXT updated: %s", txt.encode(record))
+        return True

@@ -1,0 +1,79 @@
+"""ltsp-mesh on lab hosts: start `serve` daemons with load files, run client commands.
+
+Shared by the demo, the benchmarks and the lab tests, so all three exercise the real commands
+the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ltsp_mesh.core import loadfile
+from ltsp_mesh.core.record import Load
+from ltsp_mesh.errors import LabError
+from ltsp_mesh.shell.lab import Lab, LabProcess, mesh_argv
+
+READY_TEXT = "ready: id"
+
+
+def load_path(lab: Lab, host: str) -> Path:
+    """Where `host`'s load file lives."""
+    if lab.workdir is None:
+        raise ValueError("the lab needs a workdir for load files")
+    return lab.workdir / f"{host}.load.json"
+
+
+def set_load(lab: Lab, host: str, load: Load) -> None:
+    """Replace `host`'s load figures atomically (the daemon reads them at its next sample)."""
+    path = load_path(lab, host)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(loadfile.encode(load))
+    os.replace(tmp, path)
+
+
+def start_server(
+    lab: Lab, host: str, load: Load, *, args: Sequence[str] = (), sample_interval_s: float = 1.0
+) -> LabProcess:
+    """Start `ltsp-mesh serve` on `host` with `load` in its load file; does not wait for it."""
+    set_load(lab, host, load)
+    argv = mesh_argv("-vv" if os.environ.get("LTSP_MESH_LAB_DEBUG") else "-v", "serve",
+                     "--interface", "eth0", "--load-file", str(load_path(lab, host)),
+                     "--sample-interval", str(sample_interval_s),
+                     "--config", str(_empty_config(lab)), *args)  # fmt: skip
+    return lab.spawn(host, argv, log_name=f"serve-{host}")
+
+
+def _empty_config(lab: Lab) -> Path:
+    # The lab's daemons must not read the machine's own /etc/ltsp/mesh.conf.
+    assert lab.workdir is not None
+    path = lab.workdir / "mesh.conf"
+    if not path.exists():
+        path.write_text("[default]\n")
+    return path
+
+
+def wait_ready(lab: Lab, procs: Sequence[LabProcess], timeout_s: float = 30.0) -> None:
+    """Wait until every daemon has registered its service."""
+    for proc in procs:
+        lab.wait_for_log(proc, READY_TEXT, timeout_s)
+
+
+def mesh(lab: Lab, host: str, *args: str, timeout_s: float = 30.0, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run an `ltsp-mesh` command on `host` and return it completed."""
+    return lab.run(host, mesh_argv(*args), timeout_s=timeout_s, check=check)
+
+
+def mesh_json(lab: Lab, host: str, *args: str, timeout_s: float = 30.0) -> dict[str, Any]:
+    """Run an `ltsp-mesh ... --json` command on `host` and return its envelope."""
+    proc = mesh(lab, host, *args, "--json", timeout_s=timeout_s)
+    try:
+        envelope: dict[str, Any] = json.loads(proc.stdout)
+    except ValueError as exc:
+        raise LabError(f"on {host}: ltsp-mesh {' '.join(args)} printed no JSON: {proc.stdout!r} {proc.stderr!r}") from exc
+    return envelope

@@ -1,0 +1,87 @@
+"""Direct `stats` queries to many servers at once, over one UDP socket, under one deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ltsp_mesh.core import wire
+from ltsp_mesh.core.services import Answered, Discovered
+from ltsp_mesh.errors import DecodeError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One server to ask: where, and on which port."""
+
+    discovered: Discovered
+    address: str
+    port: int
+
+
+@dataclass
+class _Pending:
+    target: Target
+    sent_at: float
+
+
+@dataclass
+class _Replies(asyncio.DatagramProtocol):
+    pending: dict[bytes, _Pending]
+    answered: list[Answered] = field(default_factory=list)
+    counters: Counter[str] = field(default_factory=Counter)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            reply = wire.decode_reply(data)
+        except DecodeError as exc:
+            self.counters["query_replies_malformed"] += 1
+            log.debug("bad reply from %s: %s", addr[0], exc)
+            return
+        waiting = self.pending.get(reply.nonce)
+        if waiting is None or waiting.target.address != addr[0]:
+            self.counters["query_replies_unexpected"] += 1
+            return
+        del self.pending[reply.nonce]
+        elapsed_ms = (asyncio.get_running_loop().time() - waiting.sent_at) * 1000
+        self.answered.append(Answered(waiting.target.discovered, addr[0], reply.record, round(elapsed_ms, 2)))
+        if not self.pending:
+            self.done.set()
+
+
+async def query_all(targets: Sequence[Target], deadline: float, counters: Counter[str]) -> list[Answered]:
+    """Send `stats` to every target at once; return the replies that came back by `deadline`."""
+    if not targets:
+        return []
+    loop = asyncio.get_running_loop()
+    protocol = _Replies(pending={})
+    transport, _ = await loop.create_datagram_endpoint(lambda: protocol, local_addr=("0.0.0.0", 0))
+    try:
+        for target in targets:
+            nonce = secrets.token_bytes(16)
+            protocol.pending[nonce] = _Pending(target, loop.time())
+            try:
+                transport.sendto(wire.encode_request(wire.Request(wire.Op.STATS, nonce)), (target.address, target.port))
+            except OSError as exc:  # no route, unreachable: that server simply does not answer
+                del protocol.pending[nonce]
+                counters["query_send_failed"] += 1
+                log.debug("cannot ask %s: %s", target.address, exc)
+        if not protocol.pending:
+            protocol.done.set()
+        try:
+            async with asyncio.timeout_at(deadline):
+                await protocol.done.wait()
+        except TimeoutError:
+            counters["query_unanswered"] += len(protocol.pending)
+    finally:
+        transport.close()
+    counters.update(protocol.counters)
+    counters["query_answered"] += len(protocol.answered)
+    return protocol.answered

@@ -1,0 +1,52 @@
+"""The client's whole look at the mesh: discover, then query, under one deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from ltsp_mesh.core import services
+from ltsp_mesh.core.services import Answered, Discovered
+from ltsp_mesh.shell import discover, query
+from ltsp_mesh.shell.netif import Interface
+
+DEFAULT_QUERY_PORT: Final = 377
+# Discovery never eats the whole budget: the direct queries need at least this much.
+MIN_QUERY_BUDGET_S: Final = 0.05
+
+
+@dataclass(frozen=True)
+class Survey:
+    """Everything one look found: the servers discovered, those that answered, and counters."""
+
+    discovered: list[Discovered]
+    answered: list[Answered]
+    counters: Counter[str]
+    elapsed_ms: float
+
+
+async def survey(
+    interfaces: Sequence[Interface], *, browse_s: float, timeout_s: float, rng: random.Random
+) -> Survey:
+    """Discover servers on `interfaces` for `browse_s`, then ask each; finish by `timeout_s`."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    deadline = start + timeout_s
+    window_end = min(start + browse_s, deadline - MIN_QUERY_BUDGET_S)
+    browse_deadline = window_end + max(0.0, (deadline - window_end - MIN_QUERY_BUDGET_S))/ 2
+    found = await discover.browse(interfaces, window_end, browse_deadline, rng)
+    discovered = found.discovered()
+    networks = [i.network for i in interfaces]
+    targets = []
+    for server in discovered:
+        address = services.choose_address(server.addresses, networks)
+        if address is not None:
+            port = server.announced.query_port if server.announced else DEFAULT_QUERY_PORT
+            targets.append(query.Target(server, address, port))
+    counters = Counter(found.counters)
+    answered = await query.query_all(targets, deadline, counters)
+    return Survey(discovered, answered, counters, round((loop.time() - start) * 1000, 1))
