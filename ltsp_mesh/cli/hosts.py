@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> Result:
                 "address": a.address,
                 "instance": a.discovered.label,
                 "host": a.discovered.host,
+                "addresses": list(a.discovered.addresses),
                 "ssh_port": a.discovered.ssh_port,
                 "response_ms": a.response_ms,
                 "record": jsonable(a.record),

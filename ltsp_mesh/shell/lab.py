@@ -30,7 +30,7 @@ from ltsp_mesh.errors import LabError
 OWNERS_DIR: Final = Path("/run/ltsp-mesh-lab")
 SUBNET: Final = "10.77.0"
 PREFIX_LEN: Final = 24
-_PREFIX = re.compile(r"lm[0-9a-f]{4}")
+PREFIX_PATTERN = re.compile(r"lm[0-9a-f]{4}")
 STOP_TIMEOUT_S: Final = 5.0
 
 
@@ -82,7 +82,7 @@ class Lab:
     _created: bool = False
 
     def __post_init__(self) -> None:
-        if not _PREFIX.fullmatch(self.prefix):
+        if not PREFIX_PATTERN.fullmatch(self.prefix):
             raise ValueError(f"lab prefix {self.prefix!r} is not lm + 4 hex digits")
         if len(set(self.hosts)) != len(self.hosts) or not 1 <= len(self.hosts) <= 200:
             raise ValueError("lab hosts must be 1 to 200 distinct names")
@@ -284,7 +284,7 @@ def names_with_prefix(prefix: str) -> list[str]:
 
 def remove_by_prefix(prefix: str) -> None:
     """Delete every namespace and link named `prefix`-*, and the owner record."""
-    if not _PREFIX.fullmatch(prefix):
+    if not PREFIX_PATTERN.fullmatch(prefix):
         raise ValueError(f"refusing to remove names with prefix {prefix!r}")
     for name in names_with_prefix(prefix):
         _kill_namespace_pids(name)
@@ -298,7 +298,7 @@ def sweep_stale() -> list[str]:
     swept = []
     if OWNERS_DIR.is_dir():
         for record in OWNERS_DIR.iterdir():
-            if not _PREFIX.fullmatch(record.name):
+            if not PREFIX_PATTERN.fullmatch(record.name):
                 continue
             try:
                 owner = int(record.read_text().strip())

@@ -1,0 +1,76 @@
+"""Fixtures shared by every test directory: the namespace lab and the leak check."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from ltsp_mesh.shell import lab as lab_module
+from ltsp_mesh.shell.lab import Lab
+
+
+def require_lab() -> None:
+    """Skip (or, where CI=true, fail) when this machine cannot build a lab."""
+    problem = lab_module.capability_problem()
+    if problem is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"lab test cannot run in CI: {problem}")
+    pytest.skip(problem)
+
+
+def _our_netns() -> list[str]:
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return sorted(line.split()[0] for line in listed.splitlines() if line.strip())
+
+
+LabFactory = Callable[..., Lab]
+
+
+@pytest.fixture
+def make_lab(tmp_path: Path) -> Iterator[LabFactory]:
+    """Build labs that are removed after the test, whatever happened in it."""
+    require_lab()
+    labs: list[Lab] = []
+
+    def make(hosts: Sequence[str]) -> Lab:
+        lab = Lab(hosts=list(hosts), workdir=tmp_path / f"lab{len(labs)}")
+        labs.append(lab)
+        lab.create()
+        return lab
+
+    yield make
+    for lab in labs:
+        lab.destroy()
+        assert lab_module.names_with_prefix(lab.prefix) == [], f"lab {lab.prefix} left names behind"
+
+
+@pytest.fixture(scope="module")
+def module_lab_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabFactory]:
+    """Like make_lab, for a lab shared by the tests of one module."""
+    require_lab()
+    labs: list[Lab] = []
+
+    def make(hosts: Sequence[str]) -> Lab:
+        lab = Lab(hosts=list(hosts), workdir=tmp_path_factory.mktemp("lab"))
+        labs.append(lab)
+        lab.create()
+        return lab
+
+    yield make
+    for lab in labs:
+        lab.destroy()
+        assert lab_module.names_with_prefix(lab.prefix) == [], f"lab {lab.prefix} left names behind"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_lab_leaks() -> Iterator[None]:
+    """After the whole run, no lab namespace of ours may be left."""
+    yield
+    if lab_module.capability_problem() is None:
+        leftovers = [n for n in _our_netns() if lab_module.PREFIX_PATTERN.match(n)]
+        assert leftovers == [], f"namespaces left behind: {leftovers}"

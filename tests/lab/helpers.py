@@ -1,0 +1,84 @@
+"""Helpers for lab tests: waiting with deadlines, reading a browser's events, probing."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ltsp_mesh.core.record import Load
+from ltsp_mesh.shell.lab import Lab, LabProcess, mesh_argv
+
+T = TypeVar("T")
+PROBE = str(Path(__file__).with_name("probe.py"))
+GIB_KIB = 1024 * 1024
+
+
+def wait_until(check: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.1) -> T:
+    """Poll `check` until it returns something truthy; fail naming `what` after `timeout_s`."""
+    end = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+def load(cpus: int = 4, load1: float = 0.0, sessions: int = 0, swapping: bool = False) -> Load:
+    """A load reading with plain memory figures."""
+    return Load(cpus=cpus, load1=load1, load5=load1, load15=load1, mem_total_kib=8 * GIB_KIB,
+                mem_available_kib=6 * GIB_KIB, swap_total_kib=GIB_KIB, swap_used_kib=0, swapping=swapping,
+                sessions=sessions)  # fmt: skip
+
+
+def start_browser(lab: Lab, host: str = "client") -> LabProcess:
+    """A running `ltsp-mesh browse --json` on `host`."""
+    return lab.spawn(host, mesh_argv("browse", "--interface", "eth0", "--json"), log_name=f"browse-{host}")
+
+
+def events(browser: LabProcess) -> list[dict[str, Any]]:
+    """The events the browser printed so far."""
+    found = []
+    for line in browser.log_text().splitlines():
+        if line.startswith("{"):
+            try:
+                found.append(json.loads(line))
+            except ValueError:
+                pass  # a line still being written
+    return found
+
+
+def hosts_json(lab: Lab, host: str = "client") -> dict[str, Any]:
+    """`ltsp-mesh hosts --json` on `host`: the data of its envelope."""
+    proc = lab.run(host, mesh_argv("hosts", "--interface", "eth0", "--json"), check=False)
+    data: dict[str, Any] = json.loads(proc.stdout)["data"]
+    return data
+
+
+def hosts_line(lab: Lab, host: str = "client") -> list[str]:
+    """What `ltsp-mesh hosts` prints on `host`, split as LDM splits it (single spaces)."""
+    proc = lab.run(host, mesh_argv("hosts", "--interface", "eth0"), check=False)
+    assert proc.stdout.count("\n") <= 1, f"hosts printed more than one line: {proc.stdout!r}"
+    line = proc.stdout.rstrip("\n")
+    return line.split(" ") if line else []
+
+
+def udp_probe(lab: Lab, host: str, address: str, payloads: list[bytes], port: int = 377,
+              timeout_s: float = 0.5) -> list[dict[str, Any]]:  # fmt: skip
+    """Send `payloads` from `host` to address:port; each result has "sent" and "reply" (hex or None)."""
+    proc = lab.run(host, [sys.executable, PROBE, "udp", address, str(port), str(timeout_s),
+                          *[p.hex() for p in payloads]], timeout_s=60)  # fmt: skip
+    result: list[dict[str, Any]] = json.loads(proc.stdout)
+    return result
+
+
+def tcp_probe(lab: Lab, host: str, address: str, port: int = 377, timeout_s: float = 3.0) -> dict[str, Any]:
+    """Connect from `host` and read until the server closes: {"data": hex, "closed": bool}."""
+    proc = lab.run(host, [sys.executable, PROBE, "tcp", address, str(port), str(timeout_s)])
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
