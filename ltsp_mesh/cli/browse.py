@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ltsp_mesh.cli.render import Result, jsonable
 from ltsp_mesh.errors import ConfigError
 from ltsp_mesh.shell import netif
-from ltsp_mesh.shell.watch import Event, watch
+
+if TYPE_CHECKING:
+    from ltsp_mesh.shell.watch import Event
 
 NAME = "browse"
 
@@ -46,6 +48,9 @@ def _line(event: Event, as_json: bool) -> str:
 
 def run(args: argparse.Namespace) -> Result:
     """Browse and print events as they come."""
+    # Imported here, not at the top: `hosts` runs at every login screen and pays for every
+    # module the command line imports at start-up.
+    from ltsp_mesh.shell.watch import watch
     if args.duration is not None and not 0 < args.duration <= 7 * 86400:
         raise ConfigError(f"--duration={args.duration} is outside 0..604800 seconds")
     interfaces = netif.select(args.interface)

@@ -11,7 +11,9 @@ from ltsp_mesh.shell import netif
 from ltsp_mesh.shell.survey import Survey, survey
 
 DEFAULT_TIMEOUT_MS = 400  # LDM_LB_TIMEOUT_MS's default (DESIGN.md)
-DEFAULT_BROWSE_MS = 150
+# Responders answer a one-shot query at once; 120 ms is what a zeroconf browser needs to find
+# every existing service on a busy LAN (DESIGN.md), so it is ample here.
+DEFAULT_BROWSE_MS = 120
 
 
 def add(parser: argparse.ArgumentParser) -> None:

@@ -7,13 +7,14 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ltsp_mesh.cli.exit_codes import FAILED
 from ltsp_mesh.cli.render import Result
 from ltsp_mesh.core.record import Load
-from ltsp_mesh.shell.lab import Lab
-from ltsp_mesh.shell.labmesh import mesh, start_server, wait_ready
+
+if TYPE_CHECKING:
+    from ltsp_mesh.shell.lab import Lab
 
 NAME = "demo"
 GIB_KIB = 1024 * 1024
@@ -50,6 +51,8 @@ def _say(text: str) -> None:
 
 def _show(lab: Lab, title: str, *args: str) -> str:
     _say(f"\n$ ltsp-mesh {' '.join(args)}      # on the thin client: {title}")
+    from ltsp_mesh.shell.labmesh import mesh
+
     proc = mesh(lab, "client", *args)
     _say(proc.stdout.rstrip() or "(nothing printed)")
     if proc.stderr.strip():
@@ -59,6 +62,10 @@ def _show(lab: Lab, title: str, *args: str) -> str:
 
 def run(args: argparse.Namespace) -> Result:
     """Run the demo; everything built is removed, even on failure or Ctrl-C."""
+    # Imported here, not at the top: `hosts` runs at every login screen and pays for every
+    # module the command line imports at start-up.
+    from ltsp_mesh.shell.lab import Lab
+    from ltsp_mesh.shell.labmesh import start_server, wait_ready
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM cleans up like Ctrl-C
     with tempfile.TemporaryDirectory(prefix="ltsp-mesh-demo-") as tmp:
         lab = Lab(hosts=[*SERVERS, "client"], workdir=Path(tmp))

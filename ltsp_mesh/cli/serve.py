@@ -11,7 +11,6 @@ from typing import Any
 from ltsp_mesh.cli.render import Result
 from ltsp_mesh.core import ltsconf, mesh_conf
 from ltsp_mesh.errors import ConfigError
-from ltsp_mesh.shell import daemon
 
 NAME = "serve"
 
@@ -70,6 +69,9 @@ def _settings(args: argparse.Namespace) -> mesh_conf.ServeSettings:
 
 def run(args: argparse.Namespace) -> Result:
     """Serve until stopped by a signal."""
+    # Imported here, not at the top: `hosts` runs at every login screen and pays for every
+    # module the command line imports at start-up.
+    from ltsp_mesh.shell import daemon
     if not 0.1 <= args.sample_interval <= 3600:
         raise ConfigError(f"--sample-interval={args.sample_interval} is outside 0.1..3600 seconds")
     logger = logging.getLogger("ltsp_mesh")

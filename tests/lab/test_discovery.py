@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 
@@ -9,7 +10,7 @@ import msgpack
 import pytest
 
 from ltsp_mesh.core import legacy_xml, wire
-from ltsp_mesh.shell.lab import Lab
+from ltsp_mesh.shell.lab import Lab, mesh_argv
 from ltsp_mesh.shell.labmesh import set_load, start_server, wait_ready
 from tests.conftest import LabFactory
 from tests.lab.helpers import hosts_json, hosts_line, load, tcp_probe, udp_probe, wait_until
@@ -124,3 +125,17 @@ def test_tcp_responder_sends_the_xml_document_then_closes(lab: Lab) -> None:
     assert report.server_id == record["server_id"]
     assert report.record(query_port=377).sessions == record["sessions"]
     assert report.capacity == record["capacity"]
+
+
+def test_status_shows_every_server_with_its_figures_best_first(lab: Lab) -> None:
+    proc = lab.run("client", mesh_argv("status", "--interface", "eth0", "--json"))
+    servers = json.loads(proc.stdout)["data"]["servers"]
+    assert [s["address"] for s in servers] == [lab.address(h) for h in SERVERS]
+    assert [s["record"]["sessions"] for s in servers] == [0, 1, 2]
+    assert {s["state"] for s in servers} == {"up"}
+
+
+def test_status_prints_a_table_with_a_row_per_server(lab: Lab) -> None:
+    lines = lab.run("client", mesh_argv("status", "--interface", "eth0")).stdout.splitlines()
+    assert lines[0].split()[:3] == ["SERVER", "ADDRESS", "STATE"]
+    assert [line.split()[2] for line in lines[1:]] == [lab.address(h) for h in SERVERS]

@@ -13,6 +13,7 @@ import pytest
 
 from ltsp_mesh.core import names
 from ltsp_mesh.core.publish import MAX_UPDATES_PER_MINUTE
+from ltsp_mesh.shell.lab import mesh_argv
 from ltsp_mesh.shell.labmesh import set_load, start_server, wait_ready
 from tests.conftest import LabFactory
 from tests.lab.helpers import events, hosts_json, hosts_line, load, start_browser, wait_until
@@ -132,3 +133,9 @@ def test_name_conflict_makes_the_server_take_a_new_name(make_lab: LabFactory) ->
     servers = hosts_json(lab)["servers"]
     assert [s["address"] for s in servers] == [lab.address("s1")]
     assert servers[0]["instance"] == f"{taken}-2"
+
+
+def test_hosts_with_no_server_prints_nothing_and_exits_3(make_lab: LabFactory) -> None:
+    lab = make_lab(["client"])
+    proc = lab.run("client", mesh_argv("hosts", "--interface", "eth0"), check=False)
+    assert (proc.returncode, proc.stdout) == (3, "")

@@ -1,0 +1,153 @@
+"""The UDP and TCP responders and the query client, on loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import pytest
+
+from ltsp_mesh.core import legacy_xml, wire
+from ltsp_mesh.core.legacy_xml import ServerReport
+from ltsp_mesh.core.record import Load, ServerRecord, ServerState, record_from_load
+from ltsp_mesh.core.services import Discovered
+from ltsp_mesh.shell import query, respond_tcp, respond_udp
+
+LOAD = Load(cpus=4, load1=1.0, load5=0.5, load15=0.25, mem_total_kib=4096, mem_available_kib=1024,
+            swap_total_kib=0, swap_used_kib=0, swapping=False, sessions=3)  # fmt: skip
+RECORD = record_from_load(LOAD, server_id="abc123", pending=1, capacity=4, state=ServerState.UP, query_port=377)
+REPORT = ServerReport(hostname="app1", server_id="abc123", state=ServerState.UP, load=LOAD, pending=1,
+                      capacity=4, ssh_port=22)  # fmt: skip
+
+
+class _Client(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.replies: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.replies.put_nowait(data)
+
+
+@pytest.fixture
+async def udp_port() -> AsyncIterator[tuple[int, Counter[str]]]:
+    counters: Counter[str] = Counter()
+    transport = await respond_udp.start("127.0.0.1", 0, lambda: RECORD, counters)
+    try:
+        yield transport.get_extra_info("sockname")[1], counters
+    finally:
+        transport.close()
+
+
+async def _exchange(port: int, datagrams: list[bytes], wait_s: float = 0.2) -> list[bytes]:
+    loop = asyncio.get_running_loop()
+    transport, client = await loop.create_datagram_endpoint(_Client, remote_addr=("127.0.0.1", port))
+    try:
+        for datagram in datagrams:
+            transport.sendto(datagram)
+        await asyncio.sleep(wait_s)
+    finally:
+        transport.close()
+    return [client.replies.get_nowait() for _ in range(client.replies.qsize())]
+
+
+def _request() -> bytes:
+    return wire.encode_request(wire.Request(wire.Op.STATS, os.urandom(16)))
+
+
+async def test_udp_responder_answers_a_padded_stats_request(udp_port: tuple[int, Counter[str]]) -> None:
+    port, counters = udp_port
+    (reply,) = await _exchange(port, [_request()])
+    assert wire.decode_reply(reply).record == RECORD
+    assert counters["udp_answered"] == 1
+
+
+async def test_udp_responder_drops_and_counts_malformed_datagrams(udp_port: tuple[int, Counter[str]]) -> None:
+    port, counters = udp_port
+    # (asyncio never sends an empty datagram; the lab test sends a real one)
+    replies = await _exchange(port, [b"\xc1" * 600, b"\x80", _request()[:30]])
+    assert replies == []
+    assert counters["udp_dropped_malformed"] == 3
+
+
+async def test_udp_responder_drops_and_counts_unpadded_requests(udp_port: tuple[int, Counter[str]]) -> None:
+    port, counters = udp_port
+    bare = wire.encode_request(wire.Request(wire.Op.STATS, os.urandom(16)), pad_to=0)
+    assert await _exchange(port, [bare]) == []
+    assert counters["udp_dropped_unpadded"] == 1
+
+
+async def test_tcp_responder_writes_the_document_and_closes() -> None:
+    counters: Counter[str] = Counter()
+    server = await respond_tcp.start("127.0.0.1", 0, lambda: REPORT, counters)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        data = await asyncio.wait_for(reader.read(), timeout=5)  # read() returns at EOF only
+        writer.close()
+        assert legacy_xml.decode(data) == REPORT
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert counters["tcp_answered"] == 1
+
+
+def _target(port: int) -> query.Target:
+    discovered = Discovered(instance="a._ltsp._tcp.local.", host="a.local.", ssh_port=22,
+                            addresses=("127.0.0.1",), announced=None)  # fmt: skip
+    return query.Target(discovered, "127.0.0.1", port)
+
+
+async def test_query_all_returns_the_fresh_record_and_a_response_time(udp_port: tuple[int, Counter[str]]) -> None:
+    port, _ = udp_port
+    counters: Counter[str] = Counter()
+    loop = asyncio.get_running_loop()
+    (answer,) = await query.query_all([_target(port)], loop.time() + 2, counters)
+    assert answer.record == RECORD
+    assert answer.address == "127.0.0.1"
+    assert answer.response_ms >= 0
+    assert counters["query_answered"] == 1
+
+
+async def test_query_all_gives_up_on_a_silent_server_at_the_deadline() -> None:
+    loop = asyncio.get_running_loop()
+    silent, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+    try:
+        counters: Counter[str] = Counter()
+        deadline = loop.time() + 0.2
+        answered = await query.query_all([_target(silent.get_extra_info("sockname")[1])], deadline, counters)
+        assert answered == []
+        assert counters["query_unanswered"] == 1
+        assert loop.time() >= deadline
+    finally:
+        silent.close()
+
+
+async def test_query_all_ignores_a_reply_with_a_nonce_it_did_not_send() -> None:
+    loop = asyncio.get_running_loop()
+
+    class WrongNonce(asyncio.DatagramProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport
+
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            reply = wire.Reply(record=RECORD, nonce=os.urandom(16), timestamp=1.0)
+            self.transport.sendto(wire.encode_reply(reply), addr)  # type: ignore[attr-defined]
+
+    liar, _ = await loop.create_datagram_endpoint(WrongNonce, local_addr=("127.0.0.1", 0))
+    try:
+        counters: Counter[str] = Counter()
+        answered = await query.query_all([_target(liar.get_extra_info("sockname")[1])], loop.time() + 0.2, counters)
+        assert answered == []
+        assert counters["query_replies_unexpected"] == 1
+    finally:
+        liar.close()
+
+
+async def test_query_all_with_no_targets_returns_at_once() -> None:
+    assert await query.query_all([], asyncio.get_running_loop().time(), Counter()) == []
+
+
+def test_record_fixture_is_consistent() -> None:
+    assert isinstance(RECORD, ServerRecord) and REPORT.record(377) == RECORD
