@@ -31,8 +31,9 @@ def run(args: argparse.Namespace) -> Result:
     """Survey and order the servers."""
     found = client_options.look(args)
     ordered = by_fill(found.answered)
+    hosts = [a.address for a in ordered]
     data = {
-        "hosts": [a.address for a in ordered],
+        "hosts": hosts,
         "servers": [
             {
                 "address": a.address,
@@ -51,6 +52,6 @@ def run(args: argparse.Namespace) -> Result:
     return Result(
         command=NAME,
         data=data,
-        text=" ".join(data["hosts"]),
+        text=" ".join(hosts),
         exit_code=OK if ordered else NOTHING_FOUND,
     )

@@ -102,7 +102,8 @@ def encode(report: ServerReport) -> bytes:
     )
     ET.SubElement(root, "ssh", port=str(report.ssh_port), fingerprint=report.host_key_fp)
     ET.indent(root)
-    return ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"
+    document: bytes = ET.tostring(root, encoding="UTF-8", xml_declaration=True)
+    return document + b"\n"
 
 
 def _child(root: ET.Element, tag: str) -> ET.Element:

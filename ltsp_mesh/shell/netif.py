@@ -55,7 +55,7 @@ def select(names: Sequence[str]) -> list[Interface]:
                 raise ConfigError(f"interface {name!r} has no IPv4 address")
             found.append(described)
         return found
-    chosen = []
+    chosen: list[Interface] = []
     for name in sorted(psutil.net_if_addrs()):
         described = _describe(name)
         if described and not ipaddress.ip_address(described.address).is_loopback and _multicast_capable(name):
