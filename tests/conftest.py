@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
@@ -31,40 +33,39 @@ def _our_netns() -> list[str]:
 LabFactory = Callable[..., Lab]
 
 
-@pytest.fixture
-def make_lab(tmp_path: Path) -> Iterator[LabFactory]:
-    """Build labs that are removed after the test, whatever happened in it."""
+@contextlib.contextmanager
+def _lab_factory(new_workdir: Callable[[], Path]) -> Iterator[LabFactory]:
+    """Build labs on demand; remove every one of them on exit, whatever happened."""
     require_lab()
     labs: list[Lab] = []
 
     def make(hosts: Sequence[str]) -> Lab:
-        lab = Lab(hosts=list(hosts), workdir=tmp_path / f"lab{len(labs)}")
+        lab = Lab(hosts=list(hosts), workdir=new_workdir())
         labs.append(lab)
         lab.create()
         return lab
 
-    yield make
-    for lab in labs:
-        lab.destroy()
-        assert lab_module.names_with_prefix(lab.prefix) == [], f"lab {lab.prefix} left names behind"
+    try:
+        yield make
+    finally:
+        for lab in labs:
+            lab.destroy()
+            assert lab_module.names_with_prefix(lab.prefix) == [], f"lab {lab.prefix} left names behind"
+
+
+@pytest.fixture
+def make_lab(tmp_path: Path) -> Iterator[LabFactory]:
+    """Labs that are removed after the test."""
+    counter = itertools.count()
+    with _lab_factory(lambda: tmp_path / f"lab{next(counter)}") as make:
+        yield make
 
 
 @pytest.fixture(scope="module")
 def module_lab_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabFactory]:
-    """Like make_lab, for a lab shared by the tests of one module."""
-    require_lab()
-    labs: list[Lab] = []
-
-    def make(hosts: Sequence[str]) -> Lab:
-        lab = Lab(hosts=list(hosts), workdir=tmp_path_factory.mktemp("lab"))
-        labs.append(lab)
-        lab.create()
-        return lab
-
-    yield make
-    for lab in labs:
-        lab.destroy()
-        assert lab_module.names_with_prefix(lab.prefix) == [], f"lab {lab.prefix} left names behind"
+    """Labs shared by the tests of one module, removed after the module."""
+    with _lab_factory(lambda: tmp_path_factory.mktemp("lab")) as make:
+        yield make
 
 
 @pytest.fixture(scope="session", autouse=True)
