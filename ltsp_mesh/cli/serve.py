@@ -33,6 +33,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--query-port", help="UDP and TCP port of the query responders (default 377)")
     parser.add_argument("--capacity", help="capacity weight (default: logical CPUs)")
     parser.add_argument("--host-key", help="SSH host key whose fingerprint is announced")
+    parser.add_argument("--state-dir", help="where the drain state is kept (default /var/lib/ltsp-mesh)")
+    parser.add_argument("--control-socket", type=Path, default=Path("/run/ltsp-mesh/control.sock"), metavar="PATH",
+                        help="the root-only socket `ltsp-mesh drain` talks to (default %(default)s)")  # fmt: skip
     parser.add_argument("--load-file", type=Path, metavar="FILE",
                         help="read load figures from this JSON file instead of the system (demos, tests); "
                         "see the README for its format")  # fmt: skip
@@ -60,6 +63,7 @@ def _settings(args: argparse.Namespace) -> mesh_conf.ServeSettings:
         "QUERY_PORT": args.query_port,
         "CAPACITY": args.capacity,
         "HOST_KEY": args.host_key,
+        "STATE_DIR": args.state_dir,
     }
     for key, value in overrides.items():
         if value is not None:
@@ -79,6 +83,7 @@ def run(args: argparse.Namespace) -> Result:
         logger.setLevel(logging.INFO)  # a daemon says what it does
     settings = _settings(args)
     counters = asyncio.run(
-        daemon.run(settings, load_file=args.load_file, sample_interval_s=args.sample_interval, hostname=args.hostname)
+        daemon.run(settings, load_file=args.load_file, sample_interval_s=args.sample_interval, hostname=args.hostname,
+                   control_path=args.control_socket)  # fmt: skip
     )
     return Result(command=NAME, data=dict(counters))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Final
 
 from ltsp_mesh.core import cachefile
 from ltsp_mesh.core.cachefile import CachedHosts
 from ltsp_mesh.errors import DecodeError
+from ltsp_mesh.shell import atomic
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +43,4 @@ def read(path: Path) -> CachedHosts | None:
 
 def write(path: Path, cached: CachedHosts) -> None:
     """Replace the cache atomically: readers see the old file or the new one, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".hosts.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(cachefile.encode(cached))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write(path, cachefile.encode(cached))

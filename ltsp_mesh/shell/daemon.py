@@ -1,9 +1,10 @@
 """`ltsp-mesh serve`: the announcer daemon's lifecycle.
 
 Setup, start, run, cleanup, the way aiohttp's runner does it: resolve everything that can fail
-on bad configuration first; start the responders, then the announcement; sample on a timer
-until SIGTERM or SIGINT; then stop each part in reverse, ending with AsyncZeroconf.async_close,
-which sends the goodbyes for every registered service.
+on bad configuration first; start the responders and the control socket, then the
+announcement, then tell systemd it is ready; sample on a timer (and on a drain change) until
+SIGTERM or SIGINT; then stop each part in reverse, ending with AsyncZeroconf.async_close, which
+sends the goodbyes for every registered service.
 """
 
 from __future__ import annotations
@@ -20,18 +21,22 @@ from pathlib import Path
 from zeroconf import InterfaceChoice, IPVersion
 from zeroconf.asyncio import AsyncZeroconf
 
-from ltsp_mesh.core import hostkey, names
+from ltsp_mesh.core import control, hostkey, names
+from ltsp_mesh.core.control import ControlOp, ControlRequest, DrainState
 from ltsp_mesh.core.legacy_xml import ServerReport
 from ltsp_mesh.core.mesh_conf import ServeSettings
 from ltsp_mesh.core.record import Load, ServerRecord, ServerState, record_from_load
-from ltsp_mesh.errors import ConfigError, MeshError
-from ltsp_mesh.shell import netif, respond_tcp, respond_udp
+from ltsp_mesh.errors import ConfigError, DecodeError, MeshError
+from ltsp_mesh.shell import atomic, netif, respond_tcp, respond_udp
+from ltsp_mesh.shell import control as control_socket
 from ltsp_mesh.shell.announce import Announcer
 from ltsp_mesh.shell.sample import FileSampler, Sampler, SystemSampler
+from ltsp_mesh.shell.sdnotify import Notifier
 
 log = logging.getLogger(__name__)
 
 MACHINE_ID_PATHS = ("/etc/machine-id", "/var/lib/dbus/machine-id")
+DRAIN_FILE = "drain.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +98,14 @@ def identify(settings: ServeSettings, hostname: str | None = None) -> Identity:
     )
 
 
-def _snapshot(load: Load, identity: Identity, settings: ServeSettings) -> Snapshot:
+def _snapshot(load: Load, identity: Identity, settings: ServeSettings, drain: DrainState) -> Snapshot:
     capacity = settings.capacity or load.cpus
     record = record_from_load(
         load,
         server_id=identity.server_id,
         pending=0,
         capacity=capacity,
-        state=ServerState.UP,
+        state=ServerState.DRAIN if drain.draining else ServerState.UP,
         query_port=settings.query_port,
         host_key_fp=identity.host_key_fp,
     )
@@ -117,33 +122,99 @@ def _snapshot(load: Load, identity: Identity, settings: ServeSettings) -> Snapsh
     return Snapshot(load=load, record=record, report=report)
 
 
+def read_drain_state(state_dir: Path) -> DrainState:
+    """The persisted drain state; a missing or unreadable file means "not draining"."""
+    path = state_dir / DRAIN_FILE
+    try:
+        return control.decode_drain_state(path.read_bytes())
+    except FileNotFoundError:
+        return DrainState()
+    except (OSError, DecodeError) as exc:
+        log.warning("ignoring the drain state in %s (%s): taking logins", path, exc)
+        return DrainState()
+
+
+class Runtime:
+    """The running daemon's mutable state: the latest reading, the drain state, counters."""
+
+    def __init__(self, identity: Identity, settings: ServeSettings, load: Load, drain: DrainState) -> None:
+        self.identity, self.settings = identity, settings
+        self.load, self.drain = load, drain
+        self.counters: Counter[str] = Counter()
+        self.wake = asyncio.Event()
+        self.snapshot = _snapshot(load, identity, settings, drain)
+        self.service_name = identity.service
+
+    def update(self, *, load: Load | None = None, drain: DrainState | None = None) -> None:
+        """Replace the reading and/or the drain state, and what is announced from them."""
+        self.load = load or self.load
+        self.drain = drain or self.drain
+        self.snapshot = _snapshot(self.load, self.identity, self.settings, self.drain)
+
+    def status(self) -> dict[str, object]:
+        """What `ltsp-mesh drain status` shows."""
+        record = self.snapshot.record
+        return {
+            "ok": True,
+            "service": self.service_name,
+            "drain": {"draining": self.drain.draining, "reason": self.drain.reason, "since": self.drain.since},
+            "record": {**{f: getattr(record, f) for f in record.__dataclass_fields__}, "state": record.state.value},
+            "counters": dict(self.counters),
+        }
+
+    async def handle_control(self, request: ControlRequest) -> dict[str, object]:
+        """Answer a control request; a drain change is persisted first, then announced."""
+        if request.op is ControlOp.DRAIN and request.drain is not None:
+            wanted = request.drain
+            if (wanted.draining, wanted.reason) != (self.drain.draining, self.drain.reason):
+                new = DrainState(draining=wanted.draining, reason=wanted.reason, since=time.time())
+                path = Path(self.settings.state_dir) / DRAIN_FILE
+                await asyncio.to_thread(atomic.write, path, control.encode_drain_state(new))
+                self.update(drain=new)
+                self.wake.set()
+                log.info("drain %s%s", "on" if new.draining else "off", f": {new.reason}" if new.reason else "")
+        return self.status()
+
+
 async def run(
     settings: ServeSettings,
     *,
     load_file: Path | None = None,
     sample_interval_s: float = 2.0,
     hostname: str | None = None,
+    control_path: Path = Path(control_socket.DEFAULT_SOCKET),
 ) -> Counter[str]:
     """Serve until SIGTERM or SIGINT; return the counters (answered, dropped, updates)."""
     identity = identify(settings, hostname)
     sampler: Sampler = FileSampler(load_file) if load_file else SystemSampler()
-    snapshot = _snapshot(await asyncio.to_thread(sampler.sample), identity, settings)
-    counters: Counter[str] = Counter()
+    drain = await asyncio.to_thread(read_drain_state, Path(settings.state_dir))
+    runtime = Runtime(identity, settings, await asyncio.to_thread(sampler.sample), drain)
+    if drain.draining:
+        log.info("draining since a previous run%s", f": {drain.reason}" if drain.reason else "")
+    notifier = Notifier()
+    counters = runtime.counters
 
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
+    stopping = False
+
+    def request_stop() -> None:
+        nonlocal stopping
+        stopping = True
+        runtime.wake.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, request_stop)
 
     bind_hosts = [i.address for i in identity.interfaces] if settings.interfaces else ["0.0.0.0"]
     udp: list[asyncio.DatagramTransport] = []
-    tcp: list[asyncio.Server] = []
+    servers: list[asyncio.AbstractServer] = []
     aiozc: AsyncZeroconf | None = None
     try:
         for host in bind_hosts:
-            udp.append(await respond_udp.start(host, settings.query_port, lambda: snapshot.record, counters))
-            tcp.append(await respond_tcp.start(host, settings.query_port, lambda: snapshot.report, counters))
+            udp.append(await respond_udp.start(host, settings.query_port, lambda: runtime.snapshot.record, counters))
+            servers.append(await respond_tcp.start(host, settings.query_port, lambda: runtime.snapshot.report, counters))
         log.info("answering queries on %s port %d (UDP msgpack, TCP XML)", ", ".join(bind_hosts), settings.query_port)
+        servers.append(await control_socket.serve(control_path, runtime.handle_control))
 
         aiozc = AsyncZeroconf(
             interfaces=[i.address for i in identity.interfaces] if settings.interfaces else InterfaceChoice.All,
@@ -156,33 +227,49 @@ async def run(
             ssh_port=settings.ssh_port,
             addresses=[i.address for i in identity.interfaces],
         )
-        await announcer.register(snapshot.record, time.monotonic())
-        log.info("ready: id %s, %d CPUs, capacity %d", identity.server_id, snapshot.load.cpus, snapshot.record.capacity)
+        await announcer.register(runtime.snapshot.record, time.monotonic())
+        runtime.service_name = announcer.registered_name
+        record = runtime.snapshot.record
+        log.info("ready: id %s, %d CPUs, capacity %d, %s", identity.server_id, runtime.load.cpus, record.capacity,
+                 record.state.value)  # fmt: skip
+        notifier.notify("READY=1", f"STATUS=announcing {announcer.registered_name}")
 
-        while not stop.is_set():
+        next_sample = loop.time() + sample_interval_s
+        watchdog_s = notifier.watchdog_interval_s
+        next_ping = loop.time() + watchdog_s if watchdog_s else float("inf")
+        while not stopping:
             try:
-                async with asyncio.timeout(sample_interval_s):
-                    await stop.wait()
-                break
+                async with asyncio.timeout_at(min(next_sample, next_ping)):
+                    await runtime.wake.wait()
             except TimeoutError:
                 pass
-            try:
-                snapshot = _snapshot(await asyncio.to_thread(sampler.sample), identity, settings)
-            except ConfigError as exc:
-                counters["sample_failed"] += 1
-                log.warning("keeping the last figures: %s", exc)
-                continue
-            if await announcer.refresh(snapshot.record, time.monotonic()):
+            runtime.wake.clear()
+            if stopping:
+                break
+            now = loop.time()
+            if watchdog_s and now >= next_ping:
+                notifier.notify("WATCHDOG=1")
+                next_ping = now + watchdog_s
+            if now >= next_sample:
+                next_sample = now + sample_interval_s
+                try:
+                    runtime.update(load=await asyncio.to_thread(sampler.sample))
+                except ConfigError as exc:
+                    counters["sample_failed"] += 1
+                    log.warning("keeping the last figures: %s", exc)
+            if await announcer.refresh(runtime.snapshot.record, time.monotonic()):
                 counters["txt_updates"] += 1
         log.info("stopping: sending goodbyes")
+        notifier.notify("STOPPING=1")
     finally:
         if aiozc is not None:
             await aiozc.async_close()
         for transport in udp:
             transport.close()
-        for server in tcp:
+        for server in servers:
             server.close()
             await server.wait_closed()
+        control_path.unlink(missing_ok=True)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     log.info("stopped; %s", ", ".join(f"{k}={v}" for k, v in sorted(counters.items())) or "no queries")

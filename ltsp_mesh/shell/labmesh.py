@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,20 @@ from ltsp_mesh.shell.lab import Lab, LabProcess, mesh_argv
 READY_TEXT = "ready: id"
 
 
+def _workdir(lab: Lab) -> Path:
+    if lab.workdir is None:
+        raise ValueError("the lab needs a workdir for the daemons' files")
+    return lab.workdir
+
+
 def load_path(lab: Lab, host: str) -> Path:
     """Where `host`'s load file lives."""
-    if lab.workdir is None:
-        raise ValueError("the lab needs a workdir for load files")
-    return lab.workdir / f"{host}.load.json"
+    return _workdir(lab) / f"{host}.load.json"
+
+
+def state_dir(lab: Lab, host: str) -> Path:
+    """`host`'s STATE_DIR (the lab's hosts share one file system)."""
+    return _workdir(lab) / f"{host}.state"
 
 
 def set_load(lab: Lab, host: str, load: Load) -> None:
@@ -38,21 +47,33 @@ def set_load(lab: Lab, host: str, load: Load) -> None:
 
 
 def start_server(
-    lab: Lab, host: str, load: Load, *, args: Sequence[str] = (), sample_interval_s: float = 1.0
+    lab: Lab,
+    host: str,
+    load: Load,
+    *,
+    args: Sequence[str] = (),
+    sample_interval_s: float = 1.0,
+    env: Mapping[str, str] | None = None,
 ) -> LabProcess:
     """Start `ltsp-mesh serve` on `host` with `load` in its load file; does not wait for it."""
     set_load(lab, host, load)
     argv = mesh_argv("-vv" if os.environ.get("LTSP_MESH_LAB_DEBUG") else "-v", "serve",
                      "--interface", "eth0", "--load-file", str(load_path(lab, host)),
                      "--sample-interval", str(sample_interval_s),
+                     "--state-dir", str(state_dir(lab, host)),
+                     "--control-socket", str(control_path(lab, host)),
                      "--config", str(_empty_config(lab)), *args)  # fmt: skip
-    return lab.spawn(host, argv, log_name=f"serve-{host}")
+    return lab.spawn(host, argv, env=env, log_name=f"serve-{host}")
+
+
+def control_path(lab: Lab, host: str) -> Path:
+    """The control socket of `host`'s daemon."""
+    return _workdir(lab) / f"{host}.control.sock"
 
 
 def _empty_config(lab: Lab) -> Path:
     # The lab's daemons must not read the machine's own /etc/ltsp/mesh.conf.
-    assert lab.workdir is not None
-    path = lab.workdir / "mesh.conf"
+    path = _workdir(lab) / "mesh.conf"
     if not path.exists():
         path.write_text("[default]\n")
     return path
