@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -15,14 +16,25 @@ from ltsp_mesh.shell import lab as lab_module
 from ltsp_mesh.shell.lab import Lab
 
 
+def _cannot_run(problem: str) -> None:
+    # CI is where the lab must run: there a missing capability is a failure, never a skip.
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"cannot run in CI: {problem}")
+    pytest.skip(problem)
+
+
 def require_lab() -> None:
     """Skip (or, where CI=true, fail) when this machine cannot build a lab."""
     problem = lab_module.capability_problem()
-    if problem is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"lab test cannot run in CI: {problem}")
-    pytest.skip(problem)
+    if problem is not None:
+        _cannot_run(problem)
+
+
+def require_tools(*tools: str, debian: str) -> None:
+    """Skip (or, where CI=true, fail) when a command is missing; `debian` names its packages."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        _cannot_run(f"needs {', '.join(missing)} (Debian packages: {debian})")
 
 
 def _our_netns() -> list[str]:

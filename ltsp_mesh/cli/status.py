@@ -45,18 +45,23 @@ def run(args: argparse.Namespace) -> Result:
         rows.append(_row(answer.discovered.label, answer.address, state, answer.record, f"{answer.response_ms:.1f}"))
         servers.append({"instance": answer.discovered.label, "address": answer.address, "state": state,
                         "response_ms": answer.response_ms, "record": jsonable(answer.record)})  # fmt: skip
+    unmeasured = {u.discovered.instance for u in found.unmeasured}
     for found_server in found.discovered:
-        if found_server.instance in answered_by_instance:
+        if found_server.instance in answered_by_instance or found_server.instance in unmeasured:
             continue
         address = found_server.addresses[0]
         rows.append(_row(found_server.label, address, "no answer", found_server.announced, "-"))
         servers.append({"instance": found_server.label, "address": address, "state": "no answer",
                         "response_ms": None, "record": jsonable(found_server.announced),
                         "txt_problem": found_server.txt_problem or None})  # fmt: skip
+    for host in sorted(found.unmeasured, key=lambda u: u.discovered.instance):
+        rows.append(_row(host.discovered.label, host.address, "unmeasured", None, "-"))
+        servers.append({"instance": host.discovered.label, "address": host.address, "state": "unmeasured",
+                        "response_ms": None, "record": None, "txt_problem": host.discovered.txt_problem})  # fmt: skip
     text = table(HEADERS, rows) if rows else "no _ltsp._tcp server found"
     return Result(
         command=NAME,
         data={"servers": servers, "elapsed_ms": found.elapsed_ms, "counters": dict(found.counters)},
         text=text,
-        exit_code=OK if found.answered else NOTHING_FOUND,
+        exit_code=OK if found.answered or found.unmeasured else NOTHING_FOUND,
     )

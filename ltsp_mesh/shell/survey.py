@@ -14,17 +14,31 @@ from ltsp_mesh.core.services import Answered, Discovered
 from ltsp_mesh.shell import discover, query
 from ltsp_mesh.shell.netif import Interface
 
-DEFAULT_QUERY_PORT: Final = 377
 # Discovery never eats the whole budget: the direct queries need at least this much.
 MIN_QUERY_BUDGET_S: Final = 0.05
 
 
 @dataclass(frozen=True)
+class Unmeasured:
+    """A live host announcing _ltsp._tcp without ltsp-mesh's TXT (e.g. an Avahi static service)."""
+
+    discovered: Discovered
+    address: str
+
+
+@dataclass(frozen=True)
 class Survey:
-    """Everything one look found: the servers discovered, those that answered, and counters."""
+    """Everything one look found.
+
+    `answered` are the ltsp-mesh servers that answered the direct query; `unmeasured` the hosts
+    whose responder answered the mDNS question just now but who announce no ltsp-mesh TXT, so
+    they have no query service to ask (listed after measured servers). A server that announces
+    ltsp-mesh TXT but does not answer the direct query is in neither: it is never handed out.
+    """
 
     discovered: list[Discovered]
     answered: list[Answered]
+    unmeasured: list[Unmeasured]
     counters: Counter[str]
     elapsed_ms: float
 
@@ -41,12 +55,15 @@ async def survey(
     found = await discover.browse(interfaces, window_end, browse_deadline, rng)
     discovered = found.discovered()
     networks = [i.network for i in interfaces]
-    targets = []
+    targets, unmeasured = [], []
     for server in discovered:
         address = services.choose_address(server.addresses, networks)
-        if address is not None:
-            port = server.announced.query_port if server.announced else DEFAULT_QUERY_PORT
-            targets.append(query.Target(server, address, port))
+        if address is None:
+            continue
+        if server.announced is None:
+            unmeasured.append(Unmeasured(server, address))
+        else:
+            targets.append(query.Target(server, address, server.announced.query_port))
     counters = Counter(found.counters)
     answered = await query.query_all(targets, deadline, counters)
-    return Survey(discovered, answered, counters, round((loop.time() - start) * 1000, 1))
+    return Survey(discovered, answered, unmeasured, counters, round((loop.time() - start) * 1000, 1))
