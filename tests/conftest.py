@@ -6,7 +6,6 @@ import contextlib
 import itertools
 import os
 import shutil
-import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -37,12 +36,10 @@ def require_tools(*tools: str, debian: str) -> None:
         _cannot_run(f"needs {', '.join(missing)} (Debian packages: {debian})")
 
 
-def _our_netns() -> list[str]:
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return sorted(line.split()[0] for line in listed.splitlines() if line.strip())
-
-
 LabFactory = Callable[..., Lab]
+# Every lab prefix this test run created: the final leak check looks at these only, so that a
+# concurrent run's labs (another checkout, a benchmark) are neither blamed nor touched.
+_CREATED: set[str] = set()
 
 
 @contextlib.contextmanager
@@ -54,6 +51,7 @@ def _lab_factory(new_workdir: Callable[[], Path]) -> Iterator[LabFactory]:
     def make(hosts: Sequence[str]) -> Lab:
         lab = Lab(hosts=list(hosts), workdir=new_workdir())
         labs.append(lab)
+        _CREATED.add(lab.prefix)
         lab.create()
         return lab
 
@@ -82,8 +80,8 @@ def module_lab_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab
 
 @pytest.fixture(scope="session", autouse=True)
 def no_lab_leaks() -> Iterator[None]:
-    """After the whole run, no lab namespace of ours may be left."""
+    """After the whole run, nothing a lab of this run created may be left."""
     yield
     if lab_module.capability_problem() is None:
-        leftovers = [n for n in _our_netns() if lab_module.PREFIX_PATTERN.match(n)]
-        assert leftovers == [], f"namespaces left behind: {leftovers}"
+        leftovers = [name for prefix in sorted(_CREATED) for name in lab_module.names_with_prefix(prefix)]
+        assert leftovers == [], f"lab names left behind: {leftovers}"

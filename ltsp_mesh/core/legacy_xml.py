@@ -39,7 +39,7 @@ class ServerReport:
     def __post_init__(self) -> None:
         if not _HOSTNAME.fullmatch(self.hostname):
             raise ValueError(f"hostname {self.hostname!r} is not a host name")
-        if not 1 <= self.ssh_port <= 65535:
+        if type(self.ssh_port) is not int or not 1 <= self.ssh_port <= 65535:
             raise ValueError(f"ssh_port {self.ssh_port} is not a port")
         # The record validates the remaining fields.
         self.record(query_port=1)
@@ -147,8 +147,9 @@ def decode(data: bytes) -> ServerReport:
         raise DecodeError(f"XML document of {len(data)} bytes is over {MAX_XML_BYTES}")
     try:
         root = SafeET.fromstring(data, forbid_dtd=True)
-    # The codec boundary: expat, defusedxml and the decoder raise unrelated types.
-    except (ET.ParseError, DefusedXmlException, ValueError, UnicodeError) as exc:
+    # The codec boundary: expat, defusedxml and the decoder raise unrelated types. LookupError
+    # comes from an encoding declaration naming a codec Python does not have as a text encoding.
+    except (ET.ParseError, DefusedXmlException, ValueError, UnicodeError, LookupError) as exc:
         raise DecodeError(f"XML is not well formed: {exc}") from exc
     if root.tag != "ltsp-server":
         raise DecodeError(f"XML root is <{root.tag}>, not <ltsp-server>")

@@ -37,7 +37,8 @@ def decode(text: str, source: str) -> Load:
         raise ConfigError(f"{source}: larger than {MAX_LOAD_FILE_BYTES} bytes")
     try:
         obj = json.loads(text)
-    except ValueError as exc:
+    # RecursionError: deeply nested arrays or objects fit easily inside the size limit.
+    except (ValueError, RecursionError) as exc:
         raise ConfigError(f"{source}: not JSON: {exc}") from exc
     if not isinstance(obj, dict):
         raise ConfigError(f"{source}: must hold one JSON object")
@@ -50,7 +51,10 @@ def decode(text: str, source: str) -> Load:
     fields.setdefault("mem_available_kib", fields["mem_total_kib"])
     for name in ("load1", "load5", "load15"):
         if type(fields[name]) is int:
-            fields[name] = float(fields[name])
+            try:
+                fields[name] = float(fields[name])
+            except OverflowError as exc:  # a whole number past 1e308
+                raise ConfigError(f"{source}: {name} is too large to be a load average") from exc
     try:
         return Load(**fields)
     except (ValueError, TypeError) as exc:

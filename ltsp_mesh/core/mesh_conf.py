@@ -35,10 +35,19 @@ class ServeSettings:
     tsig_key: str = ""
 
 
-def _port(value: str, where: str, key: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= 65535:
-        raise ConfigError(f"{where}: {key}={value!r} is not a port number (1-65535)")
+def _whole(value: str) -> int | None:
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses, and int() refuses
+    # more than 4300 digits; both raised ValueError instead of naming the bad value.
+    if not value.isascii() or not value.isdigit() or len(value) > 9:
+        return None
     return int(value)
+
+
+def _port(value: str, where: str, key: str) -> int:
+    port = _whole(value)
+    if port is None or not 1 <= port <= 65535:
+        raise ConfigError(f"{where}: {key}={value!r} is not a port number (1-65535)")
+    return port
 
 
 def settings(values: Mapping[str, tuple[str, str]]) -> ServeSettings:
@@ -56,9 +65,10 @@ def settings(values: Mapping[str, tuple[str, str]]) -> ServeSettings:
         elif key in ("SSH_PORT", "QUERY_PORT"):
             out[key.lower()] = _port(value, where, key)
         elif key == "CAPACITY":
-            if not value.isdigit() or not 1 <= int(value) <= MAX_CAPACITY:
+            capacity = _whole(value)
+            if capacity is None or not 1 <= capacity <= MAX_CAPACITY:
                 raise ConfigError(f"{where}: CAPACITY={value!r} is not a whole number from 1 to {MAX_CAPACITY}")
-            out["capacity"] = int(value)
+            out["capacity"] = capacity
         else:
             out[key.lower()] = value
     return ServeSettings(**out)  # type: ignore[arg-type]  # keys are the fields, built above

@@ -52,7 +52,9 @@ def _check_text(name: str, value: object, max_chars: int, allow_empty: bool) -> 
         raise ValueError(f"{name} must not be empty")
     if len(value) > max_chars:
         raise ValueError(f"{name} is longer than {max_chars} characters")
-    if not value.isprintable() or any(c in value for c in " =,<>&\"'"):
+    # ASCII only: TXT values are ASCII (txt.decode refuses the rest), and a 64-character id of
+    # multi-byte characters would not fit one TXT string or a reply to a padded request.
+    if not value.isascii() or not value.isprintable() or any(c in value for c in " =,<>&\"'"):
         raise ValueError(f"{name}={value!r} has characters outside the allowed set")
 
 
