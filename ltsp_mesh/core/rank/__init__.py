@@ -1,0 +1,30 @@
+"""The ranking algorithms of LDM_LB_ALGORITHM, one module each, and the table that picks one."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+from ltsp_mesh.core.client_settings import Algorithm, ClientSettings
+from ltsp_mesh.core.rank import chooser, filtered, least_loaded, mac_hash, random_pick
+from ltsp_mesh.core.rank.common import RankFunction
+from ltsp_mesh.core.services import Answered
+
+ALGORITHMS: Final[Mapping[Algorithm, RankFunction]] = {
+    Algorithm.RANDOM: random_pick.rank,
+    Algorithm.FILTERED: filtered.rank,
+    Algorithm.MAC_HASH: mac_hash.rank,
+    Algorithm.LEAST_LOADED: least_loaded.rank,
+    Algorithm.CHOOSER: chooser.rank,
+}
+
+
+def rank(
+    answered: Sequence[Answered], *, settings: ClientSettings, mac: str, rng: random.Random
+) -> list[Answered]:
+    """The list to print, best first, by the algorithm `settings` names; never a draining server."""
+    return ALGORITHMS[settings.algorithm](answered, settings=settings, mac=mac, rng=rng)
+
+
+__all__ = ["ALGORITHMS", "RankFunction", "rank"]

@@ -1,0 +1,157 @@
+"""core/rank/least_loaded.py: the emptiest servers fill first, and a shared snapshot does not herd.
+
+Shares of first picks over N decisions are compared with a tolerance in standard deviations of
+a binomial share (sqrt(p (1 - p) / N)): at 1,000 decisions one standard deviation is up to 1.6
+points, so a flat "3 points" would pass or fail on the seed rather than on the rule.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from ltsp_mesh.core.client_settings import ClientSettings
+from ltsp_mesh.core.rank import least_loaded
+from ltsp_mesh.core.record import ServerState
+from ltsp_mesh.core.services import Answered
+
+from .fleet import first_picks, names, server
+
+SETTINGS = ClientSettings()
+MAC = "00:11:22:33:44:55"
+DECISIONS = 1000
+
+
+def shares(answered: list[Answered], decisions: int = DECISIONS, seed: int = 1) -> dict[str, float]:
+    picks = first_picks(
+        lambda rng: least_loaded.rank(answered, settings=SETTINGS, mac=MAC, rng=rng), decisions, seed
+    )
+    return {name: picks[name] / decisions for name in names(answered)}
+
+
+def free_capacity_shares(answered: list[Answered]) -> dict[str, float]:
+    """The documented definition, computed here independently of the module."""
+    fills = [a.record.fill + 0.01 * min(a.record.load_per_cpu, 4.0) for a in answered]
+    level = max(fills) + 0.03 * max(max(fills), 1.0)
+    free = [a.record.capacity * (level - f) for a, f in zip(answered, fills, strict=True)]
+    return {a.record.server_id: f / sum(free) for a, f in zip(answered, free, strict=True)}
+
+
+def within_sd(observed: dict[str, float], expected: dict[str, float], sds: float = 3.5) -> bool:
+    return all(
+        abs(observed[n] - p) <= sds * math.sqrt(p * (1 - p) / DECISIONS) + 1e-9 for n, p in expected.items()
+    )
+
+
+def test_1000_clients_on_one_snapshot_spread_in_proportion_to_free_capacity_within_3_5_sd() -> None:
+    answered = [server("a", sessions=4, capacity=8), server("b", sessions=16, capacity=16),
+                server("c", sessions=2, capacity=4), server("d", sessions=30, capacity=12)]  # fmt: skip
+    assert within_sd(shares(answered), free_capacity_shares(answered))
+
+
+def test_30_server_site_snapshot_spreads_in_proportion_to_free_capacity_within_3_5_sd() -> None:
+    rng = random.Random(30)
+    answered = [
+        server(f"app{i:02}", capacity=rng.choice([8, 16, 32]), sessions=rng.randrange(0, 120))
+        for i in range(30)
+    ]
+    assert within_sd(shares(answered), free_capacity_shares(answered))
+
+
+def test_equal_fills_spread_in_proportion_to_capacity_within_3_5_sd() -> None:
+    answered = [server("small", sessions=4, capacity=4), server("mid", sessions=8, capacity=8),
+                server("big", sessions=16, capacity=16)]  # fmt: skip
+    assert within_sd(shares(answered), {"small": 4 / 28, "mid": 8 / 28, "big": 16 / 28})
+
+
+def test_30_identical_servers_no_server_gets_twice_its_fair_share_of_1000_clients() -> None:
+    answered = [server(f"app{i:02}", sessions=20) for i in range(30)]
+    assert max(shares(answered).values()) < 2 / 30
+
+
+def test_empty_site_at_boot_spreads_over_every_server() -> None:
+    answered = [server(f"app{i:02}") for i in range(30)]
+    assert min(shares(answered).values()) > 0
+
+
+def test_server_at_twice_anothers_fill_is_first_in_under_10_percent_of_1000_decisions() -> None:
+    answered = [server("half", sessions=8, capacity=8), server("double", sessions=16, capacity=8)]
+    assert shares(answered)["double"] < 0.10
+
+
+def test_server_at_twice_anothers_fill_with_bigger_capacity_is_still_rarely_first() -> None:
+    answered = [server("small", sessions=10, capacity=8), server("big", sessions=40, capacity=16)]
+    assert shares(answered)["big"] < 0.10
+
+
+def test_fullest_server_of_a_site_is_first_in_under_2_percent_of_1000_decisions() -> None:
+    answered = [server(f"app{i}", sessions=20 + i) for i in range(10)] + [server("full", sessions=60)]
+    assert shares(answered)["full"] < 0.02
+
+
+def test_emptiest_server_is_first_most_often() -> None:
+    answered = [server("empty", sessions=0), server("some", sessions=20), server("more", sessions=30)]
+    observed = shares(answered)
+    assert observed["empty"] == max(observed.values())
+
+
+def test_pending_logins_count_like_sessions() -> None:
+    answered = [server("claimed", sessions=8, pending=8), server("busy", sessions=16)]
+    assert 0.35 < shares(answered)["claimed"] < 0.65
+
+
+def test_lower_load_breaks_a_tie_in_fill() -> None:
+    answered = [server("calm", sessions=16, load=0.1), server("hot", sessions=16, load=3.0)]
+    assert shares(answered, decisions=4000)["calm"] > 0.53
+
+
+def test_load_does_not_outweigh_a_difference_of_sessions() -> None:
+    answered = [server("loaded", sessions=8, load=4.0), server("quiet", sessions=16, load=0.0)]
+    assert shares(answered)["loaded"] > 0.85
+
+
+def test_slow_and_swapping_servers_come_after_the_others() -> None:
+    answered = [server("slow", response_ms=900.0), server("swap", swapping=True, sessions=0),
+                server("ok1", sessions=30), server("ok2", sessions=40)]  # fmt: skip
+    for seed in range(50):
+        order = names(least_loaded.rank(answered, settings=SETTINGS, mac=MAC, rng=random.Random(seed)))
+        assert set(order[:2]) == {"ok1", "ok2"} and set(order[2:]) == {"slow", "swap"}
+
+
+def test_swapping_server_is_not_demoted_when_ignore_swapping_is_false() -> None:
+    answered = [server("swap", swapping=True, sessions=0), server("full", sessions=80)]
+    settings = ClientSettings(ignore_swapping=False)
+    picks = first_picks(lambda rng: least_loaded.rank(answered, settings=settings, mac=MAC, rng=rng), 200)
+    assert picks["swap"] > 180
+
+
+def test_draining_server_is_never_listed() -> None:
+    answered = [server("dr", state=ServerState.DRAIN, sessions=0), server("up", sessions=50)]
+    for seed in range(50):
+        assert names(least_loaded.rank(answered, settings=SETTINGS, mac=MAC, rng=random.Random(seed))) == [
+            "up"
+        ]
+
+
+def test_second_place_also_spreads() -> None:
+    answered = [server(f"app{i}", sessions=10) for i in range(4)]
+    seconds = {
+        names(least_loaded.rank(answered, settings=SETTINGS, mac=MAC, rng=random.Random(s)))[1]
+        for s in range(100)
+    }
+    assert len(seconds) == 4
+
+
+def test_free_capacity_is_positive_for_every_server_even_the_fullest() -> None:
+    records = [server("a", sessions=0).record, server("b", sessions=100_000, capacity=1).record]
+    assert all(f > 0 for f in least_loaded.free_capacity(records))
+
+
+def test_same_seed_gives_the_same_order() -> None:
+    answered = [server(f"app{i}", sessions=i) for i in range(10)]
+    first = least_loaded.rank(answered, settings=SETTINGS, mac=MAC, rng=random.Random(5))
+    assert least_loaded.rank(answered, settings=SETTINGS, mac=MAC, rng=random.Random(5)) == first
+
+
+def test_no_servers_gives_an_empty_list() -> None:
+    assert least_loaded.rank([], settings=SETTINGS, mac=MAC, rng=random.Random(0)) == []
