@@ -1,15 +1,20 @@
-"""`ltsp-mesh hosts`: the line LDM wants, the servers that answered, best first."""
+"""`ltsp-mesh hosts`: the line LDM wants, the live servers ranked by LDM_LB_ALGORITHM."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import random
+from pathlib import Path
 from typing import Any
 
-from ltsp_mesh.cli import client_options
 from ltsp_mesh.cli.exit_codes import NOTHING_FOUND, OK
 from ltsp_mesh.cli.render import Result, jsonable
-from ltsp_mesh.core.order import by_fill
+from ltsp_mesh.core.client_settings import Algorithm
 from ltsp_mesh.core.services import Discovered
+from ltsp_mesh.errors import ConfigError
+from ltsp_mesh.shell import hook
 
 NAME = "hosts"
 
@@ -19,12 +24,25 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         NAME,
         help="print the live servers, best first, on one line (what LDM's get_hosts prints)",
-        description="Discover _ltsp._tcp servers, ask each for fresh load, and print the IPv4 "
-        "addresses of those that answered on one line, separated by single spaces, least loaded "
-        "per capacity first. A server that does not answer the direct query is never printed. "
-        "Exits 3 when no server answered.",
+        description="Discover _ltsp._tcp servers, ask each for fresh load, rank them with "
+        "LDM_LB_ALGORITHM (from the environment, as LDM exports lts.conf, or from --lts-conf) and "
+        "print their IPv4 addresses on one line, separated by single spaces, best first. A server "
+        "that does not answer the direct query is never printed. Exits 3 when no server answered. "
+        "With --hook (what the get_hosts hook runs): claim the first server, remember the list, "
+        "print the last good list or LDM_LB_FALLBACK / $SERVER when none answers, and exit 0.",
     )
-    client_options.add(parser)
+    parser.add_argument("--interface", action="append", default=[], metavar="NAME",
+                        help="look on this interface only (repeat for more); default: all multicast-capable ones")  # fmt: skip
+    parser.add_argument("--timeout-ms", type=int, help="the whole deadline (default: LDM_LB_TIMEOUT_MS, 400)")
+    parser.add_argument("--browse-ms", type=int, default=hook.DEFAULT_BROWSE_MS,
+                        help="how long to collect mDNS answers (default %(default)s)")  # fmt: skip
+    parser.add_argument("--algorithm", choices=[a.value for a in Algorithm], help="override LDM_LB_ALGORITHM")
+    parser.add_argument("--lts-conf", type=Path, metavar="FILE",
+                        help="read LDM_LB_* from this lts.conf for this client (the environment still wins)")  # fmt: skip
+    parser.add_argument("--first", action="store_true", help="print only the best server (XDMCP setups)")
+    parser.add_argument("--hook", action="store_true", help="behave as LDM's get_hosts hook (see above)")
+    parser.add_argument("--cache-dir", metavar="DIR", help="where --hook keeps the last good list (default /run/ltsp-mesh)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(func=run)
 
 
@@ -43,25 +61,33 @@ def _server_json(discovered: Discovered, address: str, *, measured: bool, respon
 
 
 def run(args: argparse.Namespace) -> Result:
-    """Survey and order the servers."""
-    found = client_options.look(args)
-    ordered = by_fill(found.answered)
-    # Hosts with no load figures at all come after every measured server.
-    unmeasured = sorted(found.unmeasured, key=lambda u: u.discovered.instance)
-    hosts = [a.address for a in ordered] + [u.address for u in unmeasured]
+    """Decide the list and print it."""
+    if args.timeout_ms is not None and not 10 <= args.timeout_ms <= 60_000:
+        raise ConfigError(f"--timeout-ms={args.timeout_ms} is outside 10..60000")
+    if not 1 <= args.browse_ms <= 60_000:
+        raise ConfigError(f"--browse-ms={args.browse_ms} is outside 1..60000")
+    options = hook.Options(
+        interfaces=tuple(args.interface), timeout_ms=args.timeout_ms, browse_ms=args.browse_ms,
+        lts_conf=args.lts_conf, algorithm=args.algorithm, first_only=args.first, hook=args.hook,
+        cache_dir=args.cache_dir,
+    )  # fmt: skip
+    decision = asyncio.run(hook.decide(options, os.environ, random.Random()))
     servers = [
         _server_json(a.discovered, a.address, measured=True, response_ms=a.response_ms, record=jsonable(a.record))
-        for a in ordered
-    ] + [_server_json(u.discovered, u.address, measured=False) for u in unmeasured]
+        for a in decision.ranked
+    ] + [_server_json(u.discovered, u.address, measured=False) for u in decision.unmeasured]
     data = {
-        "hosts": hosts,
+        "hosts": decision.hosts,
+        "source": decision.source.value,
+        "algorithm": decision.settings.algorithm.value,
         "servers": servers,
-        "elapsed_ms": found.elapsed_ms,
-        "counters": dict(found.counters),
+        "elapsed_ms": decision.survey.elapsed_ms if decision.survey else 0.0,
+        "counters": dict(decision.counters),
     }
+    live = decision.source is hook.Source.LIVE
     return Result(
         command=NAME,
         data=data,
-        text=" ".join(hosts),
-        exit_code=OK if hosts else NOTHING_FOUND,
+        text=" ".join(decision.hosts),
+        exit_code=OK if live or args.hook else NOTHING_FOUND,
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 from ltsp_mesh.cli.render import Result
 from ltsp_mesh.core import ltsconf, mesh_conf
+from ltsp_mesh.core.pending import DEFAULT_CLAIM_TTL_S
 from ltsp_mesh.errors import ConfigError
 
 NAME = "serve"
@@ -42,6 +43,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--sample-interval", type=float, default=2.0, metavar="SECONDS",
                         help="how often to read the load (default 2)")  # fmt: skip
     parser.add_argument("--hostname", help="announce under this host name instead of the system's")
+    parser.add_argument("--claim-ttl", type=float, default=DEFAULT_CLAIM_TTL_S, metavar="SECONDS",
+                        help="how long a client's claim counts as a pending login unless its session appears "
+                        "(default %(default)g)")  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -76,6 +80,8 @@ def run(args: argparse.Namespace) -> Result:
     # Imported here, not at the top: `hosts` runs at every login screen and pays for every
     # module the command line imports at start-up.
     from ltsp_mesh.shell import daemon
+    if not 1 <= args.claim_ttl <= 86400:
+        raise ConfigError(f"--claim-ttl={args.claim_ttl} is outside 1..86400 seconds")
     if not 0.1 <= args.sample_interval <= 3600:
         raise ConfigError(f"--sample-interval={args.sample_interval} is outside 0.1..3600 seconds")
     logger = logging.getLogger("ltsp_mesh")
@@ -84,6 +90,6 @@ def run(args: argparse.Namespace) -> Result:
     settings = _settings(args)
     counters = asyncio.run(
         daemon.run(settings, load_file=args.load_file, sample_interval_s=args.sample_interval, hostname=args.hostname,
-                   control_path=args.control_socket)  # fmt: skip
+                   control_path=args.control_socket, claim_ttl_s=args.claim_ttl)  # fmt: skip
     )
     return Result(command=NAME, data=dict(counters))

@@ -199,7 +199,11 @@ def answer(datagram: bytes, record: ServerRecord, now: float) -> bytes | None:
     request = decode_request(datagram)
     if request.op is not Op.STATS:
         raise DecodeError(f"op {request.op.value!r} is not answered by this server")
+    return reply_to(request, len(datagram), record, now)
+
+
+def reply_to(request: Request, request_size: int, record: ServerRecord, now: float) -> bytes | None:
+    """The reply to `request` (which arrived in `request_size` bytes), or None when it would
+    be larger than the request: the no-amplification rule."""
     reply = encode_reply(Reply(record=record, nonce=request.nonce, timestamp=now))
-    if len(reply) > len(datagram):
-        return None
-    return reply
+    return reply if len(reply) <= request_size else None

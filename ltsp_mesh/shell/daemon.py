@@ -25,7 +25,9 @@ from ltsp_mesh.core import control, hostkey, names
 from ltsp_mesh.core.control import ControlOp, ControlRequest, DrainState
 from ltsp_mesh.core.legacy_xml import ServerReport
 from ltsp_mesh.core.mesh_conf import ServeSettings
+from ltsp_mesh.core.pending import DEFAULT_CLAIM_TTL_S, PendingLedger
 from ltsp_mesh.core.record import Load, ServerRecord, ServerState, record_from_load
+from ltsp_mesh.core.wire import Op, Request
 from ltsp_mesh.errors import ConfigError, DecodeError, MeshError
 from ltsp_mesh.shell import atomic, netif, respond_tcp, respond_udp
 from ltsp_mesh.shell import control as control_socket
@@ -98,12 +100,12 @@ def identify(settings: ServeSettings, hostname: str | None = None) -> Identity:
     )
 
 
-def _snapshot(load: Load, identity: Identity, settings: ServeSettings, drain: DrainState) -> Snapshot:
+def _snapshot(load: Load, identity: Identity, settings: ServeSettings, drain: DrainState, pending: int) -> Snapshot:
     capacity = settings.capacity or load.cpus
     record = record_from_load(
         load,
         server_id=identity.server_id,
-        pending=0,
+        pending=pending,
         capacity=capacity,
         state=ServerState.DRAIN if drain.draining else ServerState.UP,
         query_port=settings.query_port,
@@ -135,21 +137,44 @@ def read_drain_state(state_dir: Path) -> DrainState:
 
 
 class Runtime:
-    """The running daemon's mutable state: the latest reading, the drain state, counters."""
+    """The running daemon's mutable state: the latest reading, drain state, claims, counters."""
 
-    def __init__(self, identity: Identity, settings: ServeSettings, load: Load, drain: DrainState) -> None:
+    def __init__(
+        self, identity: Identity, settings: ServeSettings, load: Load, drain: DrainState, ledger: PendingLedger
+    ) -> None:
         self.identity, self.settings = identity, settings
-        self.load, self.drain = load, drain
+        self.load, self.drain, self.ledger = load, drain, ledger
         self.counters: Counter[str] = Counter()
         self.wake = asyncio.Event()
-        self.snapshot = _snapshot(load, identity, settings, drain)
+        self.snapshot = _snapshot(load, identity, settings, drain, ledger.count(time.monotonic()))
         self.service_name = identity.service
 
     def update(self, *, load: Load | None = None, drain: DrainState | None = None) -> None:
         """Replace the reading and/or the drain state, and what is announced from them."""
         self.load = load or self.load
         self.drain = drain or self.drain
-        self.snapshot = _snapshot(self.load, self.identity, self.settings, self.drain)
+        pending = self.ledger.count(time.monotonic())
+        self.snapshot = _snapshot(self.load, self.identity, self.settings, self.drain, pending)
+
+    def serve_request(self, request: Request, source: str) -> ServerRecord:
+        """Act on a direct query (a claim counts a pending login) and return the record to send."""
+        now = time.monotonic()
+        if request.op is Op.CLAIM:
+            if self.drain.draining:
+                self.counters["claims_refused_draining"] += 1
+            else:
+                outcome = self.ledger.claim(source, now)
+                self.counters[f"claims_{outcome.value.replace('-', '_')}"] += 1
+        pending = self.ledger.count(now)
+        if pending != self.snapshot.record.pending:
+            self.update()
+        return self.snapshot.record
+
+    def settle(self, session_hosts: tuple[str, ...]) -> None:
+        """Clients whose sessions have appeared no longer count as pending."""
+        settled = self.ledger.settle(session_hosts)
+        if settled:
+            self.counters["claims_settled"] += settled
 
     def status(self) -> dict[str, object]:
         """What `ltsp-mesh drain status` shows."""
@@ -183,12 +208,14 @@ async def run(
     sample_interval_s: float = 2.0,
     hostname: str | None = None,
     control_path: Path = Path(control_socket.DEFAULT_SOCKET),
+    claim_ttl_s: float = DEFAULT_CLAIM_TTL_S,
 ) -> Counter[str]:
     """Serve until SIGTERM or SIGINT; return the counters (answered, dropped, updates)."""
     identity = identify(settings, hostname)
     sampler: Sampler = FileSampler(load_file) if load_file else SystemSampler()
     drain = await asyncio.to_thread(read_drain_state, Path(settings.state_dir))
-    runtime = Runtime(identity, settings, await asyncio.to_thread(sampler.sample), drain)
+    first = await asyncio.to_thread(sampler.sample)
+    runtime = Runtime(identity, settings, first.load, drain, PendingLedger(ttl_s=claim_ttl_s))
     if drain.draining:
         log.info("draining since a previous run%s", f": {drain.reason}" if drain.reason else "")
     notifier = Notifier()
@@ -211,7 +238,7 @@ async def run(
     aiozc: AsyncZeroconf | None = None
     try:
         for host in bind_hosts:
-            udp.append(await respond_udp.start(host, settings.query_port, lambda: runtime.snapshot.record, counters))
+            udp.append(await respond_udp.start(host, settings.query_port, runtime.serve_request, counters))
             servers.append(await respond_tcp.start(host, settings.query_port, lambda: runtime.snapshot.report, counters))
         log.info("answering queries on %s port %d (UDP msgpack, TCP XML)", ", ".join(bind_hosts), settings.query_port)
         servers.append(await control_socket.serve(control_path, runtime.handle_control))
@@ -253,7 +280,9 @@ async def run(
             if now >= next_sample:
                 next_sample = now + sample_interval_s
                 try:
-                    runtime.update(load=await asyncio.to_thread(sampler.sample))
+                    sample = await asyncio.to_thread(sampler.sample)
+                    runtime.settle(sample.session_hosts)
+                    runtime.update(load=sample.load)
                 except ConfigError as exc:
                     counters["sample_failed"] += 1
                     log.warning("keeping the last figures: %s", exc)

@@ -16,11 +16,16 @@ from ltsp_mesh.errors import DecodeError
 log = logging.getLogger(__name__)
 
 
-class QueryProtocol(asyncio.DatagramProtocol):
-    """Answers `stats` requests with the current record; drops and counts everything else."""
+# Given a decoded request and its source address, the daemon acts on it (a claim updates the
+# pending ledger) and returns the record to answer with.
+Serve = Callable[[wire.Request, str], ServerRecord]
 
-    def __init__(self, current: Callable[[], ServerRecord], counters: Counter[str]) -> None:
-        self._current = current
+
+class QueryProtocol(asyncio.DatagramProtocol):
+    """Answers `stats` and `claim` requests with the current record; drops and counts the rest."""
+
+    def __init__(self, serve: Serve, counters: Counter[str]) -> None:
+        self._serve = serve
         self._counters = counters
         self._transport: asyncio.DatagramTransport | None = None
 
@@ -29,11 +34,12 @@ class QueryProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
-            reply = wire.answer(data, self._current(), time.time())
+            request = wire.decode_request(data)
         except DecodeError as exc:
             self._counters["udp_dropped_malformed"] += 1
             log.debug("dropped a datagram from %s: %s", addr[0], exc)
             return
+        reply = wire.reply_to(request, len(data), self._serve(request, addr[0]), time.time())
         if reply is None:
             self._counters["udp_dropped_unpadded"] += 1
             log.debug("dropped an unpadded request from %s (%d bytes)", addr[0], len(data))
@@ -46,12 +52,10 @@ class QueryProtocol(asyncio.DatagramProtocol):
         log.debug("UDP error: %s", exc)
 
 
-async def start(
-    host: str, port: int, current: Callable[[], ServerRecord], counters: Counter[str]
-) -> asyncio.DatagramTransport:
+async def start(host: str, port: int, serve: Serve, counters: Counter[str]) -> asyncio.DatagramTransport:
     """Bind the responder on (host, port) and return its transport."""
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_datagram_endpoint(
-        lambda: QueryProtocol(current, counters), local_addr=(host, port), reuse_port=False
+        lambda: QueryProtocol(serve, counters), local_addr=(host, port), reuse_port=False
     )
     return transport

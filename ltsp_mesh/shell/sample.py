@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -14,13 +15,21 @@ from ltsp_mesh.core.sampling import SwapCounters, count_sessions, is_swapping
 from ltsp_mesh.errors import ConfigError
 
 
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One reading: the load, and the remote hosts the user sessions come from."""
+
+    load: Load
+    session_hosts: tuple[str, ...] = ()
+
+
 class SystemSampler:
     """Reads the machine's load; remembers the swap counters to turn them into a rate."""
 
     def __init__(self) -> None:
         self._swap: SwapCounters | None = None
 
-    def sample(self) -> Load:
+    def sample(self) -> Sample:
         """One reading now. Blocking (reads /proc): call it through asyncio.to_thread."""
         swap = psutil.swap_memory()
         counters = SwapCounters(swapped_in=swap.sin, swapped_out=swap.sout, at=time.monotonic())
@@ -29,7 +38,7 @@ class SystemSampler:
         memory = psutil.virtual_memory()
         load1, load5, load15 = os.getloadavg()
         users = psutil.users()
-        return Load(
+        load = Load(
             cpus=psutil.cpu_count(logical=True) or 1,
             load1=round(load1, 2),
             load5=round(load5, 2),
@@ -41,6 +50,7 @@ class SystemSampler:
             swapping=swapping,
             sessions=count_sessions((u.name, u.terminal or "", u.host or "") for u in users),
         )
+        return Sample(load, tuple(sorted({u.host for u in users if u.host})))
 
 
 class FileSampler:
@@ -49,13 +59,13 @@ class FileSampler:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def sample(self) -> Load:
+    def sample(self) -> Sample:
         """One reading of the file; raises ConfigError when it is missing or invalid."""
         try:
             text = self.path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"load file {self.path}: {exc.strerror}") from exc
-        return loadfile.decode(text, str(self.path))
+        return Sample(*loadfile.decode_with_hosts(text, str(self.path)))
 
 
 Sampler = SystemSampler | FileSampler

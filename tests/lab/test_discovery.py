@@ -32,8 +32,12 @@ def test_client_lists_every_server_running_in_other_namespaces(lab: Lab) -> None
     assert sorted(hosts_line(lab)) == sorted(lab.address(h) for h in SERVERS)
 
 
-def test_hosts_orders_servers_by_fill(lab: Lab) -> None:
-    assert hosts_line(lab) == [lab.address(h) for h in SERVERS]  # sessions 0, 1, 2 on equal capacity
+def test_chooser_lists_every_server_after_its_pick_best_first(lab: Lab) -> None:
+    proc = lab.run("client", mesh_argv("hosts", "--interface", "eth0", "--algorithm", "chooser"))
+    line = proc.stdout.split()
+    by_fill = [lab.address(h) for h in SERVERS]  # sessions 0, 1, 2 on equal capacity
+    assert sorted(line) == sorted(by_fill)
+    assert line[1:] == [a for a in by_fill if a != line[0]]
 
 
 def test_cloned_servers_appear_under_distinct_names(lab: Lab) -> None:
@@ -41,6 +45,7 @@ def test_cloned_servers_appear_under_distinct_names(lab: Lab) -> None:
     assert len({s["instance"] for s in servers}) == 3
     assert len({s["host"] for s in servers}) == 3
     assert len({s["record"]["server_id"] for s in servers}) == 3
+    assert sorted(s["address"] for s in servers) == sorted(lab.address(h) for h in SERVERS)
 
 
 def test_each_cloned_server_resolves_to_its_own_address_only(lab: Lab) -> None:
@@ -51,17 +56,16 @@ def test_each_cloned_server_resolves_to_its_own_address_only(lab: Lab) -> None:
 
 
 def test_load_change_reaches_a_fresh_query_at_the_next_sample(lab: Lab) -> None:
+    def s1_has(sessions: int) -> bool:
+        by_address = {s["address"]: s for s in hosts_json(lab)["servers"]}
+        return bool(by_address[lab.address("s1")]["record"]["sessions"] == sessions)
+
     set_load(lab, "s1", load(cpus=4, sessions=9))
     try:
-        def s1_sessions() -> int | None:
-            by_address = {s["address"]: s for s in hosts_json(lab)["servers"]}
-            return by_address[lab.address("s1")]["record"]["sessions"] == 9 or None
-
-        wait_until(s1_sessions, timeout_s=5, what="s1's new session count in hosts --json")
-        assert hosts_line(lab)[-1] == lab.address("s1")
+        wait_until(lambda: s1_has(9), timeout_s=5, what="s1's new session count in hosts --json")
     finally:
         set_load(lab, "s1", load(cpus=4, sessions=0))
-        wait_until(lambda: hosts_line(lab)[0] == lab.address("s1"), 5, "s1 back to 0 sessions")
+        wait_until(lambda: s1_has(0), 5, "s1 back to 0 sessions")
 
 
 def _good_request(size: int = wire.REQUEST_SIZE_BYTES) -> bytes:

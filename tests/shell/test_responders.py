@@ -33,7 +33,7 @@ class _Client(asyncio.DatagramProtocol):
 @pytest.fixture
 async def udp_port() -> AsyncIterator[tuple[int, Counter[str]]]:
     counters: Counter[str] = Counter()
-    transport = await respond_udp.start("127.0.0.1", 0, lambda: RECORD, counters)
+    transport = await respond_udp.start("127.0.0.1", 0, lambda request, source: RECORD, counters)
     try:
         yield transport.get_extra_info("sockname")[1], counters
     finally:
@@ -151,3 +151,20 @@ async def test_query_all_with_no_targets_returns_at_once() -> None:
 
 def test_record_fixture_is_consistent() -> None:
     assert isinstance(RECORD, ServerRecord) and REPORT.record(377) == RECORD
+
+
+async def test_udp_responder_hands_each_request_and_its_source_to_the_daemon() -> None:
+    seen: list[tuple[wire.Op, str]] = []
+
+    def serve(request: wire.Request, source: str) -> ServerRecord:
+        seen.append((request.op, source))
+        return RECORD
+
+    transport = await respond_udp.start("127.0.0.1", 0, serve, Counter())
+    try:
+        claim = wire.encode_request(wire.Request(wire.Op.CLAIM, os.urandom(16)))
+        (reply,) = await _exchange(transport.get_extra_info("sockname")[1], [claim])
+    finally:
+        transport.close()
+    assert seen == [(wire.Op.CLAIM, "127.0.0.1")]
+    assert wire.decode_reply(reply).record == RECORD
