@@ -82,3 +82,30 @@ def tcp_probe(lab: Lab, host: str, address: str, port: int = 377, timeout_s: flo
     proc = lab.run(host, [sys.executable, PROBE, "tcp", address, str(port), str(timeout_s)])
     result: dict[str, Any] = json.loads(proc.stdout)
     return result
+
+
+HOOK = str(Path(__file__).resolve().parents[2] / "chroot_hooks" / "get_hosts")
+SQUATTER = str(Path(__file__).with_name("squatter.py"))
+
+
+def run_hook(lab: Lab, env: dict[str, str], host: str = "client") -> tuple[str, float]:
+    """Run the real get_hosts script on `host` as LDM would; return its stdout and wall time (s)."""
+    full_env = {"LTSP_MESH": str(Path(sys.executable).with_name("ltsp-mesh")), **env}
+    started = time.perf_counter()
+    proc = lab.run(host, ["/bin/sh", HOOK], env=full_env, timeout_s=30)
+    elapsed = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout, elapsed
+
+
+def ldm_split(output: str) -> list[str]:
+    """What LDM makes of the hook's output: one line, split on single spaces."""
+    assert output.endswith("\n") and output.count("\n") == 1, f"not one line: {output!r}"
+    line = output[:-1]
+    return line.split(" ") if line else []
+
+
+def pending_of(lab: Lab, server: str, client: str = "client") -> int:
+    """The `pend` figure `server` reports now (asked from `client`)."""
+    by_address = {s["address"]: s for s in hosts_json(lab, client)["servers"]}
+    return int(by_address[lab.address(server)]["record"]["pending"])
