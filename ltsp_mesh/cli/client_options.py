@@ -7,13 +7,11 @@ import asyncio
 import random
 
 from ltsp_mesh.errors import ConfigError
-from ltsp_mesh.shell import netif
+from ltsp_mesh.shell import hook, netif
 from ltsp_mesh.shell.survey import Survey, survey
 
 DEFAULT_TIMEOUT_MS = 400  # LDM_LB_TIMEOUT_MS's default (DESIGN.md)
-# Responders answer a one-shot query at once; 120 ms is what a zeroconf browser needs to find
-# every existing service on a busy LAN (DESIGN.md), so it is ample here.
-DEFAULT_BROWSE_MS = 120
+DEFAULT_BROWSE_MS = hook.DEFAULT_BROWSE_MS
 
 
 def add(parser: argparse.ArgumentParser) -> None:
@@ -27,8 +25,8 @@ def add(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 
-def look(args: argparse.Namespace) -> Survey:
-    """Run one survey with the options in `args`."""
+def look(args: argparse.Namespace) -> tuple[Survey, list[netif.Interface]]:
+    """Run one survey with the options in `args`; also return the interfaces it looked on."""
     if not 10 <= args.timeout_ms <= 60_000:
         raise ConfigError(f"--timeout-ms={args.timeout_ms} is outside 10..60000")
     if not 1 <= args.browse_ms <= args.timeout_ms:
@@ -36,6 +34,7 @@ def look(args: argparse.Namespace) -> Survey:
     interfaces = netif.select(args.interface)
     if not interfaces:
         raise ConfigError("no up, multicast-capable IPv4 interface to look on; name one with --interface")
-    return asyncio.run(
+    found = asyncio.run(
         survey(interfaces, browse_s=args.browse_ms / 1000, timeout_s=args.timeout_ms / 1000, rng=random.Random())
     )
+    return found, interfaces

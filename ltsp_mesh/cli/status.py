@@ -1,67 +1,109 @@
-"""`ltsp-mesh status`: a table of every discovered server, its figures and its state."""
+"""`ltsp-mesh status`: every discovered server with its figures and status, once or live."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import random
+import sys
+import time
 from typing import Any
 
 from ltsp_mesh.cli import client_options
-from ltsp_mesh.cli.exit_codes import NOTHING_FOUND, OK
-from ltsp_mesh.cli.render import Result, jsonable, table
-from ltsp_mesh.core.order import by_fill
-from ltsp_mesh.core.record import ServerRecord, ServerState
+from ltsp_mesh.cli.exit_codes import DEGRADED, NOTHING_FOUND, OK, ExitCode
+from ltsp_mesh.cli.render import Result, table
+from ltsp_mesh.core import client_settings, mesh_view
+from ltsp_mesh.core.mesh_view import ServerView
+from ltsp_mesh.errors import ConfigError
 
 NAME = "status"
-HEADERS = ("SERVER", "ADDRESS", "STATE", "SES", "PEND", "CAP", "FILL", "LOAD/CPU", "CPUS", "MEM%", "SWAP", "RTT ms")
+HEADERS = ("", "SERVER", "ADDRESS", "STATUS", "SES", "PEND", "CAP", "FILL", "LOAD/CPU", "MEM%", "SWAP", "RTT ms")
+UNHEALTHY = {"Down", "Swapped"}
 
 
 def add_parser(subparsers: Any) -> None:
     """Register `status` and its options."""
     parser = subparsers.add_parser(
         NAME,
-        help="show every discovered server with its figures and state",
-        description="Discover _ltsp._tcp servers, ask each for fresh load and show a table: "
-        "servers that answered first, in the order `hosts` prints them, then those that did not "
-        "answer (their figures are the announced ones). Exits 3 when no server answered.",
+        help="show every discovered server with its figures and status (--watch: live)",
+        description="Discover _ltsp._tcp servers, ask each for fresh load and show a table: the "
+        "server the default algorithm would recommend now (marked *), then every server by status "
+        "(Idle, Busy, Swapped, Draining, Down) and fill, then hosts with no ltsp-mesh figures "
+        "(Unmeasured). Thresholds come from LDM_LB_* in the environment. Exits 0 when all is well, "
+        "4 when a server is Down or Swapped, 3 when no server answered: usable as a monitoring check.",
     )
     client_options.add(parser)
+    parser.add_argument("--watch", action="store_true", help="redraw every --interval seconds until interrupted")
+    parser.add_argument("--interval", type=float, default=5.0, metavar="SECONDS", help="--watch period (default 5)")
+    parser.add_argument("--count", type=int, metavar="N", help="with --watch: stop after N refreshes")
     parser.set_defaults(func=run)
 
 
-def _row(label: str, address: str, state: str, record: ServerRecord | None, rtt: str) -> list[object]:
-    if record is None:
-        return [label, address, state, *["-"] * 8, rtt]
-    return [label, address, state, record.sessions, record.pending, record.capacity, f"{record.fill:.2f}",
-            f"{record.load_per_cpu:.2f}", record.cpus, record.mem_percent, "yes" if record.swapping else "no", rtt]  # fmt: skip
+def _row(view: ServerView) -> list[object]:
+    mark = "*" if view.recommended else ""
+    rtt = f"{view.response_ms:.1f}" if view.response_ms is not None else "-"
+    r = view.record
+    if r is None:
+        return [mark, view.name, view.address, view.status, *["-"] * 7, rtt]
+    return [mark, view.name, view.address, view.status, r.sessions, r.pending, r.capacity, f"{r.fill:.2f}",
+            f"{r.load_per_cpu:.2f}", r.mem_percent, "yes" if r.swapping else "no", rtt]  # fmt: skip
+
+
+def _exit_code(views: list[ServerView]) -> ExitCode:
+    if not any(v.response_ms is not None for v in views) and not any(v.status == mesh_view.UNMEASURED for v in views):
+        return NOTHING_FOUND
+    return DEGRADED if any(v.status in UNHEALTHY for v in views) else OK
+
+
+def snapshot(args: argparse.Namespace) -> tuple[list[ServerView], dict[str, Any]]:
+    """One look at the mesh: the rows, and the JSON message for them."""
+    found, interfaces = client_options.look(args)
+    settings = client_settings.build(os.environ)
+    answered_instances = {a.discovered.instance for a in found.answered}
+    unmeasured_instances = {u.discovered.instance for u in found.unmeasured}
+    silent = [d for d in found.discovered if d.instance not in answered_instances | unmeasured_instances]
+    mac = interfaces[0].mac or "00:00:00:00:00:00"
+    views = mesh_view.build(found.answered, silent, [(u.discovered, u.address) for u in found.unmeasured],
+                            settings=settings, mac=mac, rng=random.Random())  # fmt: skip
+    message = mesh_view.to_message(views, time.time())
+    message["elapsed_ms"] = found.elapsed_ms
+    return views, message
+
+
+def _text(views: list[ServerView]) -> str:
+    return table(HEADERS, [_row(v) for v in views]) if views else "no _ltsp._tcp server found"
 
 
 def run(args: argparse.Namespace) -> Result:
-    """Survey and tabulate the servers."""
-    found = client_options.look(args)
-    answered_by_instance = {a.discovered.instance: a for a in found.answered}
-    rows, servers = [], []
-    for answer in by_fill(found.answered) + [a for a in found.answered if a.record.state is ServerState.DRAIN]:
-        state = "up" if answer.record.state is ServerState.UP else "draining"
-        rows.append(_row(answer.discovered.label, answer.address, state, answer.record, f"{answer.response_ms:.1f}"))
-        servers.append({"instance": answer.discovered.label, "address": answer.address, "state": state,
-                        "response_ms": answer.response_ms, "record": jsonable(answer.record)})  # fmt: skip
-    unmeasured = {u.discovered.instance for u in found.unmeasured}
-    for found_server in found.discovered:
-        if found_server.instance in answered_by_instance or found_server.instance in unmeasured:
-            continue
-        address = found_server.addresses[0]
-        rows.append(_row(found_server.label, address, "no answer", found_server.announced, "-"))
-        servers.append({"instance": found_server.label, "address": address, "state": "no answer",
-                        "response_ms": None, "record": jsonable(found_server.announced),
-                        "txt_problem": found_server.txt_problem or None})  # fmt: skip
-    for host in sorted(found.unmeasured, key=lambda u: u.discovered.instance):
-        rows.append(_row(host.discovered.label, host.address, "unmeasured", None, "-"))
-        servers.append({"instance": host.discovered.label, "address": host.address, "state": "unmeasured",
-                        "response_ms": None, "record": None, "txt_problem": host.discovered.txt_problem})  # fmt: skip
-    text = table(HEADERS, rows) if rows else "no _ltsp._tcp server found"
-    return Result(
-        command=NAME,
-        data={"servers": servers, "elapsed_ms": found.elapsed_ms, "counters": dict(found.counters)},
-        text=text,
-        exit_code=OK if found.answered or found.unmeasured else NOTHING_FOUND,
-    )
+    """Show the mesh once, or redraw it until interrupted."""
+    if not args.watch:
+        views, message = snapshot(args)
+        return Result(command=NAME, data=message, text=_text(views), exit_code=_exit_code(views))
+    if not 0.5 <= args.interval <= 3600:
+        raise ConfigError(f"--interval={args.interval} is outside 0.5..3600 seconds")
+    if args.count is not None and args.count < 1:
+        raise ConfigError(f"--count={args.count} must be at least 1")
+    redraw = sys.stdout.isatty() and not args.json
+    refreshes = 0
+    code = OK
+    try:
+        while args.count is None or refreshes < args.count:
+            started = time.monotonic()
+            views, message = snapshot(args)
+            code = _exit_code(views)
+            if args.json:
+                sys.stdout.write(json.dumps(message) + "\n")
+            else:
+                # Home and clear: works in any ANSI terminal, over ssh too; piped output just
+                # gets one table after another.
+                header = f"ltsp-mesh status  {time.strftime('%H:%M:%S')}  every {args.interval:g} s  (Ctrl-C to stop)"
+                sys.stdout.write(("\x1b[H\x1b[2J" if redraw else "\n") + header + "\n\n" + _text(views) + "\n")
+            sys.stdout.flush()
+            refreshes += 1
+            if args.count is not None and refreshes >= args.count:
+                break
+            time.sleep(max(0.0, args.interval - (time.monotonic() - started)))
+    except KeyboardInterrupt:
+        pass  # the normal way to leave --watch
+    return Result(command=NAME, streamed=True, exit_code=code)

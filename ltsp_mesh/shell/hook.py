@@ -31,6 +31,8 @@ from ltsp_mesh.shell.survey import Survey, Unmeasured, survey
 
 log = logging.getLogger(__name__)
 
+# Responders answer a one-shot query at once; 120 ms is what a zeroconf browser needs to find
+# every existing service on a busy LAN (DESIGN.md), so it is ample here.
 DEFAULT_BROWSE_MS = 120
 
 

@@ -55,7 +55,7 @@ def test_host_announced_only_by_avahi_is_listed_after_measured_servers(lab: Lab)
 def test_status_shows_the_avahi_host_as_unmeasured(lab: Lab) -> None:
     lines = lab.run("client", mesh_argv("status", "--interface", "eth0")).stdout.splitlines()
     oldbox = [line for line in lines if lab.address("oldbox") in line]
-    assert len(oldbox) == 1 and "unmeasured" in oldbox[0]
+    assert len(oldbox) == 1 and "Unmeasured" in oldbox[0]
 
 
 def test_the_avahi_host_costs_the_client_no_wait(lab: Lab) -> None:

@@ -131,15 +131,30 @@ def test_tcp_responder_sends_the_xml_document_then_closes(lab: Lab) -> None:
     assert report.capacity == record["capacity"]
 
 
-def test_status_shows_every_server_with_its_figures_best_first(lab: Lab) -> None:
+def test_status_shows_every_server_with_its_figures(lab: Lab) -> None:
     proc = lab.run("client", mesh_argv("status", "--interface", "eth0", "--json"))
+    assert proc.returncode == 0
     servers = json.loads(proc.stdout)["data"]["servers"]
-    assert [s["address"] for s in servers] == [lab.address(h) for h in SERVERS]
-    assert [s["record"]["sessions"] for s in servers] == [0, 1, 2]
-    assert {s["state"] for s in servers} == {"up"}
+    by_address = {s["address"]: s for s in servers}
+    assert sorted(by_address) == sorted(lab.address(h) for h in SERVERS)
+    assert [by_address[lab.address(h)]["sessions"] for h in SERVERS] == [0, 1, 2]
+    assert {s["status"] for s in servers} == {"Idle"}
+    assert sum(s["recommended"] for s in servers) == 1
+    assert servers[0]["recommended"]  # the recommended server comes first
 
 
 def test_status_prints_a_table_with_a_row_per_server(lab: Lab) -> None:
     lines = lab.run("client", mesh_argv("status", "--interface", "eth0")).stdout.splitlines()
-    assert lines[0].split()[:3] == ["SERVER", "ADDRESS", "STATE"]
-    assert [line.split()[2] for line in lines[1:]] == [lab.address(h) for h in SERVERS]
+    assert lines[0].split()[:3] == ["SERVER", "ADDRESS", "STATUS"]
+    addresses = [next(w for w in line.split() if w.startswith("10.77.")) for line in lines[1:]]
+    assert sorted(addresses) == sorted(lab.address(h) for h in SERVERS)
+    assert lines[1].startswith("*")
+
+
+def test_status_watch_redraws_until_its_count(lab: Lab) -> None:
+    proc = lab.run("client", mesh_argv("status", "--interface", "eth0", "--watch", "--interval", "0.5",
+                                       "--count", "3", "--json"))  # fmt: skip
+    snapshots = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(snapshots) == 3
+    assert all(len(s["servers"]) == 3 for s in snapshots)
+    assert snapshots[0]["at"] < snapshots[1]["at"] < snapshots[2]["at"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 from pathlib import Path
@@ -158,3 +159,14 @@ def test_hosts_reads_the_clients_own_lts_conf_section(lab: Lab, tmp_path: Path) 
     assert len(proc.stdout.split()) == 1
     other = lab.run("client2", mesh_argv("hosts", "--interface", "eth0", "--lts-conf", str(conf)))
     assert len(other.stdout.split()) == 3  # client2 has no section of its own: [default] applies
+
+
+def test_status_shows_silent_servers_as_down_and_exits_4(make_lab: LabFactory) -> None:
+    lab = make_lab(["ghost1", "s1", "client"])
+    ghost = lab.spawn("ghost1", [sys.executable, SQUATTER, lab.address("ghost1"), "ghost1", "--ltsp-txt"], log_name="g")
+    lab.wait_for_log(ghost, "registered", 15)
+    wait_ready(lab, [start_server(lab, "s1", load())])
+    proc = lab.run("client", mesh_argv("status", "--interface", "eth0", "--json"), check=False)
+    assert proc.returncode == 4
+    statuses = {s["address"]: s["status"] for s in json.loads(proc.stdout)["data"]["servers"]}
+    assert statuses == {lab.address("ghost1"): "Down", lab.address("s1"): "Idle"}

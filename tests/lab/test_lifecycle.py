@@ -139,3 +139,16 @@ def test_hosts_with_no_server_prints_nothing_and_exits_3(make_lab: LabFactory) -
     lab = make_lab(["client"])
     proc = lab.run("client", mesh_argv("hosts", "--interface", "eth0"), check=False)
     assert (proc.returncode, proc.stdout) == (3, "")
+
+
+def test_status_exit_codes_serve_a_monitoring_check(make_lab: LabFactory) -> None:
+    lab = make_lab(["s1", "s2", "client"])
+    procs = {h: start_server(lab, h, load()) for h in ("s1", "s2")}
+    wait_ready(lab, list(procs.values()))
+    status = mesh_argv("status", "--interface", "eth0")
+    assert lab.run("client", status, check=False).returncode == 0
+    set_load(lab, "s2", load(swapping=True))
+    wait_until(lambda: lab.run("client", status, check=False).returncode == 4, 5, "exit 4 for a swapping server")
+    for proc in procs.values():
+        lab.stop(proc, signal.SIGKILL)
+    assert lab.run("client", status, check=False).returncode == 3

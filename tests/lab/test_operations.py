@@ -39,8 +39,8 @@ def test_drained_server_still_answers_and_reports_drain(make_lab: LabFactory) ->
     lab = _two_servers(make_lab)
     _drain(lab, "s1", "on")
     proc = lab.run("client", mesh_argv("status", "--interface", "eth0", "--json"))
-    states = {s["address"]: s["state"] for s in json.loads(proc.stdout)["data"]["servers"]}
-    assert states == {lab.address("s1"): "draining", lab.address("s2"): "up"}
+    states = {s["address"]: s["status"] for s in json.loads(proc.stdout)["data"]["servers"]}
+    assert states == {lab.address("s1"): "Draining", lab.address("s2"): "Idle"}
 
 
 def test_drain_off_takes_logins_again(make_lab: LabFactory) -> None:
