@@ -7,12 +7,12 @@ import logging
 import sys
 
 from ltsp_mesh import __version__
-from ltsp_mesh.cli import bench, browse, demo, drain, hosts, install_hooks, serve, status
+from ltsp_mesh.cli import bench, browse, chooser, demo, drain, feed, hosts, install_hooks, serve, status
 from ltsp_mesh.cli.exit_codes import FAILED, HELP, INTERRUPTED
 from ltsp_mesh.cli.render import Result, render
 from ltsp_mesh.errors import MeshError
 
-SUBCOMMANDS = (serve, drain, hosts, status, browse, install_hooks, demo, bench)
+SUBCOMMANDS = (serve, drain, hosts, status, browse, feed, chooser, install_hooks, demo, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

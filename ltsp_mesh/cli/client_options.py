@@ -14,15 +14,16 @@ DEFAULT_TIMEOUT_MS = 400  # LDM_LB_TIMEOUT_MS's default (DESIGN.md)
 DEFAULT_BROWSE_MS = hook.DEFAULT_BROWSE_MS
 
 
-def add(parser: argparse.ArgumentParser) -> None:
-    """Add --interface, --timeout-ms, --browse-ms and --json."""
+def add(parser: argparse.ArgumentParser, *, json: bool = True) -> None:
+    """Add --interface, --timeout-ms, --browse-ms and (unless told not to) --json."""
     parser.add_argument("--interface", action="append", default=[], metavar="NAME",
                         help="look on this interface only (repeat for more); default: all multicast-capable ones")  # fmt: skip
     parser.add_argument("--timeout-ms", type=int, default=DEFAULT_TIMEOUT_MS,
                         help=f"the whole deadline, discovery and queries (default {DEFAULT_TIMEOUT_MS})")  # fmt: skip
     parser.add_argument("--browse-ms", type=int, default=DEFAULT_BROWSE_MS,
                         help=f"how long to collect mDNS answers (default {DEFAULT_BROWSE_MS})")  # fmt: skip
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    if json:
+        parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 
 def look(args: argparse.Namespace) -> tuple[Survey, list[netif.Interface]]:

@@ -374,3 +374,8 @@ def test_example_config_values_are_all_valid_when_uncommented() -> None:
     assert set(values) <= mesh_conf.KNOWN_KEYS and len(values) >= 6
     mesh_conf.settings(values)
 
+
+
+def test_greeter_feed_format_is_documented_where_the_man_page_says(unpacked: Path) -> None:
+    assert "greeter-feed.md" in (ROOT / "packaging" / "man" / "ltsp-mesh.8").read_text()
+    assert (unpacked / "usr/share/doc/ltsp-mesh/greeter-feed.md").is_file()
