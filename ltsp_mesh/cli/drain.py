@@ -38,8 +38,9 @@ def run(args: argparse.Namespace) -> Result:
         message = ControlRequest(op=ControlOp.DRAIN, drain=DrainState(draining=args.action == "on", reason=args.reason))
     reply = control.request(args.control_socket, message)
     drain = reply["drain"]
+    name = str(reply["service"]).split("._ltsp._tcp", 1)[0]
     if drain["draining"]:
-        text = f"{reply['service']}: draining{': ' + drain['reason'] if drain['reason'] else ''} (new logins go elsewhere)"
+        text = f"{name}: draining{': ' + drain['reason'] if drain['reason'] else ''} (new logins go elsewhere)"
     else:
-        text = f"{reply['service']}: taking logins"
+        text = f"{name}: taking logins"
     return Result(command=NAME, data=reply, text=text)
