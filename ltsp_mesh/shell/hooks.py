@@ -42,8 +42,11 @@ def install(chroot: Path) -> list[Installed]:
         path = chroot / relative
         backup = None
         if path.is_symlink() or path.exists():
-            if not path.is_symlink() and path.is_file() and path.read_bytes() == script:
-                os.chmod(path, 0o755)
+            # The Debian package installs these as relative links to its own copy: the same
+            # hook, to be left alone.
+            if path.is_file() and path.read_bytes() == script:
+                if not path.is_symlink():
+                    os.chmod(path, 0o755)
                 done.append(Installed(path, "unchanged"))
                 continue
             backup = path.with_name(path.name + BACKUP_SUFFIX)

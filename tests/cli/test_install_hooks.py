@@ -77,3 +77,16 @@ def test_a_directory_that_is_not_an_image_is_refused(tmp_path: Path, capsys: pyt
 def test_a_missing_directory_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["install-hooks", "--chroot", str(tmp_path / "absent")]) == 1
     assert "is not a directory" in capsys.readouterr().err
+
+
+def test_a_link_to_the_same_hook_is_left_alone(image: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # What the Debian package installed in the image: relative links to its own copy.
+    copy = image / "usr/lib/python3/dist-packages/ltsp_mesh/hooks/get_hosts"
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(REPO_HOOK.read_bytes())
+    for relative in hooks.HOOK_PATHS:
+        link = image / relative
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(copy, link.parent))
+    assert {item["action"] for item in _install(image, capsys)} == {"unchanged"}
+    assert all((image / relative).is_symlink() for relative in hooks.HOOK_PATHS)

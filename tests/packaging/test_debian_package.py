@@ -258,15 +258,23 @@ def test_unit_never_starts_inside_a_thin_client_image() -> None:
     assert "ConditionKernelCommandLine=!init=/sbin/init-ltsp" in text
 
 
-def test_hook_ships_for_install_hooks_and_not_at_the_ldm_paths(unpacked: Path, contents: list[str]) -> None:
-    shipped = unpacked / SHIPPED_HOOK
-    target = Path(os.path.realpath(shipped))
-    assert target.is_relative_to(unpacked), f"{SHIPPED_HOOK} points outside the package: {target}"
-    assert target.read_bytes() == REPO_HOOK.read_bytes()
-    assert os.access(target, os.X_OK)
-    # LDM reads these inside a client image; `ltsp-mesh install-hooks` puts the hook there.
-    for ldm_path in hooks.HOOK_PATHS:
-        assert ldm_path not in contents
+def test_hook_ships_at_both_ldm_paths_and_for_copying(unpacked: Path) -> None:
+    for path in (SHIPPED_HOOK, *hooks.HOOK_PATHS):
+        shipped = unpacked / path
+        assert shipped.is_symlink(), f"{path} is not a link to the one copy"
+        target = Path(os.path.realpath(shipped))
+        assert target.is_relative_to(unpacked), f"{path} points outside the package: {target}"
+        assert target.read_bytes() == REPO_HOOK.read_bytes()
+        assert os.access(target, os.X_OK)
+
+
+def test_an_admins_own_hook_is_diverted_not_overwritten(unpacked: Path) -> None:
+    preinst = (unpacked / "DEBIAN" / "preinst").read_text()
+    postrm = (unpacked / "DEBIAN" / "postrm").read_text()
+    for path in hooks.HOOK_PATHS:
+        assert f"/{path}" in preinst and f"/{path}" in postrm
+    assert "dpkg-divert --package ltsp-mesh --rename" in preinst and "--add" in preinst
+    assert "dpkg-divert --package ltsp-mesh --rename" in postrm and "--remove" in postrm
 
 
 def test_packaged_install_hooks_puts_the_packaged_hook_into_an_image(unpacked: Path, tmp_path: Path) -> None:
