@@ -7,7 +7,8 @@ import asyncio
 import random
 
 from ltsp_mesh.errors import ConfigError
-from ltsp_mesh.shell import hook, netif
+from ltsp_mesh.core.client_settings import ClientSettings
+from ltsp_mesh.shell import hook, netif, trust_store
 from ltsp_mesh.shell.survey import Survey, survey
 
 DEFAULT_TIMEOUT_MS = 400  # LDM_LB_TIMEOUT_MS's default (DESIGN.md)
@@ -26,8 +27,9 @@ def add(parser: argparse.ArgumentParser, *, json: bool = True) -> None:
         parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 
-def look(args: argparse.Namespace) -> tuple[Survey, list[netif.Interface]]:
-    """Run one survey with the options in `args`; also return the interfaces it looked on."""
+def look(args: argparse.Namespace, settings: ClientSettings) -> tuple[Survey, list[netif.Interface]]:
+    """Run one survey with the options in `args` and the trust `settings` ask for; also return
+    the interfaces it looked on."""
     if not 10 <= args.timeout_ms <= 60_000:
         raise ConfigError(f"--timeout-ms={args.timeout_ms} is outside 10..60000")
     if not 1 <= args.browse_ms <= args.timeout_ms:
@@ -36,6 +38,7 @@ def look(args: argparse.Namespace) -> tuple[Survey, list[netif.Interface]]:
     if not interfaces:
         raise ConfigError("no up, multicast-capable IPv4 interface to look on; name one with --interface")
     found = asyncio.run(
-        survey(interfaces, browse_s=args.browse_ms / 1000, timeout_s=args.timeout_ms / 1000, rng=random.Random())
+        survey(interfaces, browse_s=args.browse_ms / 1000, timeout_s=args.timeout_ms / 1000, rng=random.Random(),
+               policy=trust_store.policy(settings))  # fmt: skip
     )
     return found, interfaces

@@ -19,7 +19,7 @@ from ltsp_mesh.errors import ConfigError
 
 NAME = "status"
 HEADERS = ("", "SERVER", "ADDRESS", "STATUS", "SES", "PEND", "CAP", "FILL", "LOAD/CPU", "MEM%", "SWAP", "RTT ms")
-UNHEALTHY = {"Down", "Swapped"}
+UNHEALTHY = {"Down", "Swapped", "Untrusted"}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -30,8 +30,9 @@ def add_parser(subparsers: Any) -> None:
         description="Discover _ltsp._tcp servers, ask each for fresh load and show a table: the "
         "server the default algorithm would recommend now (marked *), then every server by status "
         "(Idle, Busy, Swapped, Draining, Down) and fill, then hosts with no ltsp-mesh figures "
-        "(Unmeasured). Thresholds come from LDM_LB_* in the environment. Exits 0 when all is well, "
-        "4 when a server is Down or Swapped, 3 when no server answered: usable as a monitoring check.",
+        "(Unmeasured) and hosts that failed the trust check (Untrusted). Thresholds and trust come "
+        "from LDM_LB_* in the environment. Exits 0 when all is well, 4 when a server is Down, "
+        "Swapped or Untrusted, 3 when no server answered: usable as a monitoring check.",
     )
     client_options.add(parser)
     parser.add_argument("--watch", action="store_true", help="redraw every --interval seconds until interrupted")
@@ -58,13 +59,14 @@ def _exit_code(views: list[ServerView]) -> ExitCode:
 
 def snapshot(args: argparse.Namespace) -> tuple[list[ServerView], dict[str, Any]]:
     """One look at the mesh: the rows, and the JSON message for them."""
-    found, interfaces = client_options.look(args)
     settings = client_settings.build(os.environ)
-    answered_instances = {a.discovered.instance for a in found.answered}
-    unmeasured_instances = {u.discovered.instance for u in found.unmeasured}
-    silent = [d for d in found.discovered if d.instance not in answered_instances | unmeasured_instances]
+    found, interfaces = client_options.look(args, settings)
+    accounted = {a.discovered.instance for a in found.answered} | {u.discovered.instance for u in found.unmeasured}
+    accounted |= {u.discovered.instance for u in found.untrusted}
+    silent = [d for d in found.discovered if d.instance not in accounted]
     mac = interfaces[0].mac or "00:00:00:00:00:00"
     views = mesh_view.build(found.answered, silent, [(u.discovered, u.address) for u in found.unmeasured],
+                            [(u.discovered, u.address, u.reason) for u in found.untrusted],
                             settings=settings, mac=mac, rng=random.Random())  # fmt: skip
     message = mesh_view.to_message(views, time.time())
     message["elapsed_ms"] = found.elapsed_ms

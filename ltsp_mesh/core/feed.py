@@ -4,9 +4,10 @@ Format, version 1 (a msgpack map; documented in docs/greeter-feed.md):
     v        1
     at       float, wall-clock seconds when the view was taken
     servers  array of maps, recommended first, then by status and fill:
-             name, address, status (Idle Busy Swapped Draining Down Unmeasured), recommended,
+             name, address, status (Idle Busy Swapped Draining Down Unmeasured Untrusted), recommended,
              response_ms (float or nil), and when measured: sessions, pending, capacity, fill,
-             load (per CPU), cpus, mem (%), swapping, id; reasons (array of text) when Busy
+             load (per CPU), cpus, mem (%), swapping, id; reasons (array of text) when Busy or
+             Untrusted
     truncated  true when servers were left out to fit the queue's message size
 A reader must ignore keys it does not know: later versions only add keys.
 """
@@ -22,7 +23,7 @@ import msgpack
 from ltsp_mesh.errors import DecodeError
 
 FEED_VERSION: Final = 1
-STATUSES: Final = frozenset({"Idle", "Busy", "Swapped", "Draining", "Down", "Unmeasured"})
+STATUSES: Final = frozenset({"Idle", "Busy", "Swapped", "Draining", "Down", "Unmeasured", "Untrusted"})
 MAX_SERVERS: Final = 256
 
 

@@ -19,6 +19,7 @@ from ltsp_mesh.core.services import Answered, Discovered
 
 VIEW_VERSION: Final = 1
 UNMEASURED: Final = "Unmeasured"
+UNTRUSTED: Final = "Untrusted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +39,14 @@ def build(
     answered: Sequence[Answered],
     silent: Sequence[Discovered],
     unmeasured: Sequence[tuple[Discovered, str]],
+    untrusted: Sequence[tuple[Discovered, str, str]] = (),
     *,
     settings: ClientSettings,
     mac: str,
     rng: random.Random,
 ) -> list[ServerView]:
-    """The view: chooser's order (recommended first, then by status and fill), then Unmeasured."""
+    """The view: chooser's order (recommended first, then by status and fill), then Unmeasured,
+    then Untrusted (with why: these are never handed out)."""
     rows = [
         ServerView(
             name=choice.discovered.label,
@@ -58,6 +61,8 @@ def build(
     ]
     rows += [ServerView(d.label, address, UNMEASURED, False, None, None) for d, address in
              sorted(unmeasured, key=lambda u: u[0].instance)]  # fmt: skip
+    rows += [ServerView(d.label, address, UNTRUSTED, False, None, None, (reason,)) for d, address, reason in
+             sorted(untrusted, key=lambda u: u[0].instance)]  # fmt: skip
     return rows
 
 

@@ -38,18 +38,25 @@ def recent(sent_at: tuple[float, ...], now: float) -> tuple[float, ...]:
 
 
 def update_due(
-    published: ServerRecord, candidate: ServerRecord, sent_at: tuple[float, ...], now: float
+    published: ServerRecord,
+    candidate: ServerRecord,
+    sent_at: tuple[float, ...],
+    now: float,
+    resign_after_s: float | None = None,
 ) -> bool:
     """True when the TXT record should be updated to `candidate` now.
 
-    `sent_at` holds the times of earlier updates (the initial registration included).
+    `sent_at` holds the times of earlier updates (the initial registration included). With
+    `resign_after_s`, an unchanged record is announced again that long after the last update,
+    so that its signature's timestamp stays fresh for clients that check it.
     """
-    if candidate == published:
+    last = max(sent_at, default=float("-inf"))
+    resign = resign_after_s is not None and now - last >= resign_after_s
+    if candidate == published and not resign:
         return False
     window = recent(sent_at, now)
     if len(window) >= MAX_UPDATES_PER_MINUTE:
         return False
-    last = max(sent_at, default=float("-inf"))
     if now - last < MIN_INTERVAL_S:
         return False
-    return significant(published, candidate) or now - last >= DRIFT_REFRESH_S
+    return resign or significant(published, candidate) or now - last >= DRIFT_REFRESH_S

@@ -8,8 +8,8 @@ names, first TXT wins, addresses on the client's own subnet first) are tested wi
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from ltsp_mesh.core import txt
 from ltsp_mesh.core.record import ServerRecord
@@ -62,6 +62,9 @@ class Discovered:
     addresses: tuple[str, ...]
     announced: ServerRecord | None
     txt_problem: str = ""
+    # The TXT properties as announced, signature included: trust checks them (not the record,
+    # which keeps only the figures).
+    txt_properties: Mapping[bytes, bytes | None] = field(default_factory=dict, compare=False)
 
     @property
     def label(self) -> str:
@@ -100,10 +103,11 @@ def assemble(service_type: str, records: Iterable[DnsRecord]) -> list[Discovered
         service = srv.get(key)
         if service is None or not addresses.get(_key(service.host)):
             continue
-        announced, problem = None, "no TXT record"
+        announced, problem, properties = None, "no TXT record", {}
         if key in txt_rdata:
             try:
-                announced, problem = txt.decode(txt.decode_rdata(txt_rdata[key])), ""
+                properties = txt.decode_rdata(txt_rdata[key])
+                announced, problem = txt.decode(properties), ""
             except DecodeError as exc:
                 problem = str(exc)
         found.append(
@@ -114,6 +118,7 @@ def assemble(service_type: str, records: Iterable[DnsRecord]) -> list[Discovered
                 addresses=tuple(addresses[_key(service.host)]),
                 announced=announced,
                 txt_problem=problem,
+                txt_properties=properties,
             )
         )
     return found

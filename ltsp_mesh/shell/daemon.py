@@ -21,17 +21,19 @@ from pathlib import Path
 from zeroconf import InterfaceChoice, IPVersion
 from zeroconf.asyncio import AsyncZeroconf
 
-from ltsp_mesh.core import control, hostkey, names
+from ltsp_mesh.core import control, hostkey, names, signed_reply, wire
 from ltsp_mesh.core.control import ControlOp, ControlRequest, DrainState
 from ltsp_mesh.core.legacy_xml import ServerReport
 from ltsp_mesh.core.mesh_conf import ServeSettings
 from ltsp_mesh.core.pending import DEFAULT_CLAIM_TTL_S, PendingLedger
+from ltsp_mesh.core.ratelimit import RateLimiter
 from ltsp_mesh.core.record import Load, ServerRecord, ServerState, record_from_load
 from ltsp_mesh.core.wire import Op, Request
 from ltsp_mesh.errors import ConfigError, DecodeError, MeshError
-from ltsp_mesh.shell import atomic, netif, respond_tcp, respond_udp
+from ltsp_mesh.shell import atomic, keys, netif, respond_tcp, respond_udp
 from ltsp_mesh.shell import control as control_socket
 from ltsp_mesh.shell.announce import Announcer
+from ltsp_mesh.shell.keys import HostKey
 from ltsp_mesh.shell.sample import FileSampler, Sampler, SystemSampler
 from ltsp_mesh.shell.sdnotify import Notifier
 
@@ -39,6 +41,11 @@ log = logging.getLogger(__name__)
 
 MACHINE_ID_PATHS = ("/etc/machine-id", "/var/lib/dbus/machine-id")
 DRAIN_FILE = "drain.json"
+# One client claims once per login screen; a storm of 1400 clients over two minutes sends a
+# server about one new claim a second. Ten a second overall, with bursts, is plenty.
+CLAIMS_PER_SOURCE_PER_S = 0.2
+CLAIMS_BURST = 3.0
+CLAIMS_PER_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +58,7 @@ class Identity:
     server_id: str
     interfaces: tuple[netif.Interface, ...]
     host_key_fp: str
+    host_key: HostKey | None = None
 
 
 @dataclass
@@ -90,13 +98,16 @@ def identify(settings: ServeSettings, hostname: str | None = None) -> Identity:
         raise ConfigError(f"none of {', '.join(i.name for i in interfaces)} has a MAC address to derive names from")
     mac = with_mac[0].mac
     host = hostname or socket.gethostname()
+    host_key = keys.load(settings.host_key)
     return Identity(
         hostname=names.host_label(host),
         service=names.service_name(host, mac),
         mdns_host=names.mdns_host_name(host, mac),
         server_id=names.server_id(_machine_id(), mac),
         interfaces=interfaces,
-        host_key_fp=_host_key_fingerprint(settings.host_key),
+        # The fingerprint of the key that signs, when there is one: it names what clients check.
+        host_key_fp=host_key.fingerprint if host_key else _host_key_fingerprint(settings.host_key),
+        host_key=host_key,
     )
 
 
@@ -147,6 +158,10 @@ class Runtime:
         self.counters: Counter[str] = Counter()
         self.wake = asyncio.Event()
         self.snapshot = _snapshot(load, identity, settings, drain, ledger.count(time.monotonic()))
+        # Claims get a budget of their own, far below the query budget: a claim counts as a
+        # login for minutes, so a flood of them would push honest clients away.
+        self.claim_limiter = RateLimiter(per_source_per_s=CLAIMS_PER_SOURCE_PER_S, per_source_burst=CLAIMS_BURST,
+                                         global_per_s=CLAIMS_PER_S)  # fmt: skip
         self.service_name = identity.service
 
     def update(self, *, load: Load | None = None, drain: DrainState | None = None) -> None:
@@ -162,6 +177,8 @@ class Runtime:
         if request.op is Op.CLAIM:
             if self.drain.draining:
                 self.counters["claims_refused_draining"] += 1
+            elif not self.claim_limiter.allow(source, now):
+                self.counters["claims_rate_limited"] += 1
             else:
                 outcome = self.ledger.claim(source, now)
                 self.counters[f"claims_{outcome.value.replace('-', '_')}"] += 1
@@ -169,6 +186,16 @@ class Runtime:
         if pending != self.snapshot.record.pending:
             self.update()
         return self.snapshot.record
+
+    def answer(self, request: Request, request_size: int, source: str) -> bytes | None:
+        """The reply datagram to a direct query (signed when there is a host key), or None when
+        it would be larger than the request."""
+        record = self.serve_request(request, source)
+        now = time.time()
+        key = self.identity.host_key
+        if key is None:
+            return wire.reply_to(request, request_size, record, now)
+        return signed_reply.reply_to(request, request_size, record, now, key=key.private, certificate=key.certificate)
 
     def settle(self, session_hosts: tuple[str, ...]) -> None:
         """Clients whose sessions have appeared no longer count as pending."""
@@ -238,7 +265,7 @@ async def run(
     aiozc: AsyncZeroconf | None = None
     try:
         for host in bind_hosts:
-            udp.append(await respond_udp.start(host, settings.query_port, runtime.serve_request, counters))
+            udp.append(await respond_udp.start(host, settings.query_port, runtime.answer, counters))
             servers.append(await respond_tcp.start(host, settings.query_port, lambda: runtime.snapshot.report, counters))
         log.info("answering queries on %s port %d (UDP msgpack, TCP XML)", ", ".join(bind_hosts), settings.query_port)
         servers.append(await control_socket.serve(control_path, runtime.handle_control))
@@ -253,6 +280,7 @@ async def run(
             host=identity.mdns_host,
             ssh_port=settings.ssh_port,
             addresses=[i.address for i in identity.interfaces],
+            key=identity.host_key.private if identity.host_key else None,
         )
         await announcer.register(runtime.snapshot.record, time.monotonic())
         runtime.service_name = announcer.registered_name

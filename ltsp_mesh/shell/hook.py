@@ -25,7 +25,7 @@ from ltsp_mesh.core.cachefile import CachedHosts
 from ltsp_mesh.core.client_settings import ClientSettings
 from ltsp_mesh.core.services import Answered
 from ltsp_mesh.errors import ConfigError
-from ltsp_mesh.shell import cache, netif
+from ltsp_mesh.shell import cache, netif, trust_store
 from ltsp_mesh.shell import loadbalancer as loadbalancer_client
 from ltsp_mesh.shell.survey import Survey, Unmeasured, survey
 
@@ -133,7 +133,8 @@ async def decide(options: Options, env: Mapping[str, str], rng: random.Random) -
     found: Survey | None = None
     recommended: str | None = None
     if interfaces and remaining_s > 0:
-        looking = survey(interfaces, browse_s=min(options.browse_ms / 1000, remaining_s), timeout_s=remaining_s, rng=rng)
+        looking = survey(interfaces, browse_s=min(options.browse_ms / 1000, remaining_s), timeout_s=remaining_s,
+                         rng=rng, policy=trust_store.policy(settings))  # fmt: skip
         if settings.loadbalancer_url:
             looked, recommended = await asyncio.gather(
                 looking, loadbalancer_client.recommend(settings.loadbalancer_url, deadline, counters)

@@ -28,6 +28,7 @@ from typing import IO, Final
 from ltsp_mesh.errors import LabError
 
 OWNERS_DIR: Final = Path("/run/ltsp-mesh-lab")
+NETNS_ETC: Final = Path("/etc/netns")
 SUBNET: Final = "10.77.0"
 PREFIX_LEN: Final = 24
 PREFIX_PATTERN = re.compile(r"lm[0-9a-f]{4}")
@@ -79,6 +80,8 @@ class Lab:
     prefix: str = field(default_factory=lambda: "lm" + secrets.token_hex(2))
     workdir: Path | None = None
     processes: list[LabProcess] = field(default_factory=list)
+    # Environment every command run in the lab gets (under what a call passes itself).
+    env: dict[str, str] = field(default_factory=dict)
     _created: bool = False
 
     def __post_init__(self) -> None:
@@ -138,6 +141,12 @@ class Lab:
         OWNERS_DIR.mkdir(parents=True, exist_ok=True)
         (OWNERS_DIR / self.prefix).write_text(f"{os.getpid()}\n")
         self._created = True
+        if self.workdir is not None:
+            # The lab's clients share the machine's file system: keep what they read and write
+            # (the trusted host keys, the host cache) in the lab's own directory.
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            self.env.setdefault("LDM_LB_KNOWN_HOSTS", str(self.workdir / "ssh_known_hosts"))
+            self.env.setdefault("LTSP_MESH_CACHE_DIR", str(self.workdir / "cache"))
         try:
             root = [f"link add {self.bridge} type bridge mcast_snooping 0 nf_call_iptables 0",
                     f"link set {self.bridge} up"]  # fmt: skip
@@ -192,7 +201,7 @@ class Lab:
         try:
             proc = subprocess.run(
                 self.exec_argv(host, argv), capture_output=True, text=True, timeout=timeout_s,
-                env=_environment(env),
+                env=_environment({**self.env, **(env or {})}),
             )  # fmt: skip
         except subprocess.TimeoutExpired as exc:
             raise LabError(f"on {host}: {' '.join(argv)} ran past {timeout_s} s") from exc
@@ -218,7 +227,7 @@ class Lab:
         try:
             popen = subprocess.Popen(
                 self.exec_argv(host, argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=_environment(env), start_new_session=True,
+                env=_environment({**self.env, **(env or {})}), start_new_session=True,
             )  # fmt: skip
         finally:
             if not isinstance(out, int):
@@ -290,6 +299,10 @@ def remove_by_prefix(prefix: str) -> None:
         _kill_namespace_pids(name)
         _ip("netns", "del", name, check=False)
         _ip("link", "del", name, check=False)
+    # A namespace's own /etc files (`ip netns exec` bind-mounts /etc/netns/NAME/*, e.g. a
+    # resolv.conf pointing at the lab's DNS server; see shell/lab_routed.py).
+    for etc in NETNS_ETC.glob(f"{prefix}-*") if NETNS_ETC.is_dir() else ():
+        shutil.rmtree(etc, ignore_errors=True)
     (OWNERS_DIR / prefix).unlink(missing_ok=True)
 
 

@@ -57,13 +57,39 @@ def start_server(
 ) -> LabProcess:
     """Start `ltsp-mesh serve` on `host` with `load` in its load file; does not wait for it."""
     set_load(lab, host, load)
+    key = ensure_host_key(lab, host)
     argv = mesh_argv("-vv" if os.environ.get("LTSP_MESH_LAB_DEBUG") else "-v", "serve",
                      "--interface", "eth0", "--load-file", str(load_path(lab, host)),
                      "--sample-interval", str(sample_interval_s),
                      "--state-dir", str(state_dir(lab, host)),
                      "--control-socket", str(control_path(lab, host)),
+                     "--host-key", str(key),
                      "--config", str(_empty_config(lab)), *args)  # fmt: skip
     return lab.spawn(host, argv, env=env, log_name=f"serve-{host}")
+
+
+def host_key_path(lab: Lab, host: str) -> Path:
+    """`host`'s SSH host key (private; the public key is beside it with .pub)."""
+    return _workdir(lab) / f"{host}.ssh_host_ed25519_key"
+
+
+def ensure_host_key(lab: Lab, host: str) -> Path:
+    """Give `host` an Ed25519 host key of its own (made by ssh-keygen), as a real server has."""
+    path = host_key_path(lab, host)
+    if not path.exists():
+        made = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{host}", "-f", str(path)],
+                              capture_output=True, text=True, timeout=30)  # fmt: skip
+        if made.returncode != 0:
+            raise LabError(f"ssh-keygen could not make a host key for {host}: {made.stderr.strip()}")
+    return path
+
+
+def trust(lab: Lab, *hosts: str) -> None:
+    """List `hosts`' keys under their lab addresses in the lab's known_hosts (what clients check)."""
+    path = Path(lab.env["LDM_LB_KNOWN_HOSTS"])
+    lines = [f"{lab.address(h)} {Path(str(ensure_host_key(lab, h)) + '.pub').read_text().strip()}\n" for h in hosts]
+    with path.open("a") as handle:
+        handle.writelines(lines)
 
 
 def control_path(lab: Lab, host: str) -> Path:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ltsp_mesh.core import wire
+from ltsp_mesh.core import signed_reply, wire
 from ltsp_mesh.core.services import Answered, Discovered
+from ltsp_mesh.core.trust_policy import TRUST_ANY, TrustPolicy
 from ltsp_mesh.errors import DecodeError
 
 log = logging.getLogger(__name__)
@@ -18,11 +20,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One server to ask: where, and on which port."""
+    """One server to ask: where, on which port, and how far to pad the request."""
 
     discovered: Discovered
     address: str
     port: int
+    request_size: int = wire.REQUEST_SIZE_BYTES
 
 
 @dataclass
@@ -34,41 +37,56 @@ class _Pending:
 @dataclass
 class _Replies(asyncio.DatagramProtocol):
     pending: dict[bytes, _Pending]
+    policy: TrustPolicy
     answered: list[Answered] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)  # address -> why its reply was not believed
     counters: Counter[str] = field(default_factory=Counter)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
-            reply = wire.decode_reply(data)
+            reply = signed_reply.decode(data)
         except DecodeError as exc:
             self.counters["query_replies_malformed"] += 1
             log.debug("bad reply from %s: %s", addr[0], exc)
             return
-        waiting = self.pending.get(reply.nonce)
+        nonce = reply.reply.nonce
+        waiting = self.pending.get(nonce)
         if waiting is None or waiting.target.address != addr[0]:
             self.counters["query_replies_unexpected"] += 1
             return
-        del self.pending[reply.nonce]
+        # Checked before the request is settled: a forged reply (spoofed source, copied nonce)
+        # must not stop the client from waiting for the genuine one.
+        why = self.policy.believe(reply, nonce, waiting.target.discovered, addr[0], time.time())
+        if why:
+            self.counters["query_replies_untrusted"] += 1
+            self.rejected[addr[0]] = why
+            log.info("not believing %s: %s", addr[0], why)
+            return
+        del self.pending[nonce]
         elapsed_ms = (asyncio.get_running_loop().time() - waiting.sent_at) * 1000
-        self.answered.append(Answered(waiting.target.discovered, addr[0], reply.record, round(elapsed_ms, 2)))
+        self.answered.append(Answered(waiting.target.discovered, addr[0], reply.reply.record, round(elapsed_ms, 2)))
         if not self.pending:
             self.done.set()
 
 
-async def query_all(targets: Sequence[Target], deadline: float, counters: Counter[str]) -> list[Answered]:
-    """Send `stats` to every target at once; return the replies that came back by `deadline`."""
+async def query_all(
+    targets: Sequence[Target], deadline: float, counters: Counter[str], policy: TrustPolicy = TRUST_ANY
+) -> tuple[list[Answered], dict[str, str]]:
+    """Send `stats` to every target at once; return the believed replies that came back by
+    `deadline`, and why the others' replies were not believed (by address)."""
     if not targets:
-        return []
+        return [], {}
     loop = asyncio.get_running_loop()
-    protocol = _Replies(pending={})
+    protocol = _Replies(pending={}, policy=policy)
     transport, _ = await loop.create_datagram_endpoint(lambda: protocol, local_addr=("0.0.0.0", 0))
     try:
         for target in targets:
             nonce = secrets.token_bytes(16)
             protocol.pending[nonce] = _Pending(target, loop.time())
+            request = wire.encode_request(wire.Request(wire.Op.STATS, nonce), pad_to=target.request_size)
             try:
-                transport.sendto(wire.encode_request(wire.Request(wire.Op.STATS, nonce)), (target.address, target.port))
+                transport.sendto(request, (target.address, target.port))
             except OSError as exc:  # no route, unreachable: that server simply does not answer
                 del protocol.pending[nonce]
                 counters["query_send_failed"] += 1
@@ -84,4 +102,4 @@ async def query_all(targets: Sequence[Target], deadline: float, counters: Counte
         transport.close()
     counters.update(protocol.counters)
     counters["query_answered"] += len(protocol.answered)
-    return protocol.answered
+    return protocol.answered, protocol.rejected

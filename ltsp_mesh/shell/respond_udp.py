@@ -10,22 +10,24 @@ from collections.abc import Callable
 from typing import cast
 
 from ltsp_mesh.core import wire
-from ltsp_mesh.core.record import ServerRecord
+from ltsp_mesh.core.ratelimit import RateLimiter
 from ltsp_mesh.errors import DecodeError
 
 log = logging.getLogger(__name__)
 
 
-# Given a decoded request and its source address, the daemon acts on it (a claim updates the
-# pending ledger) and returns the record to answer with.
-Serve = Callable[[wire.Request, str], ServerRecord]
+# Given a decoded request, the size it arrived in and its source address, the daemon acts on it
+# (a claim updates the pending ledger) and returns the reply datagram, or None when the reply
+# would be larger than the request.
+Answer = Callable[[wire.Request, int, str], bytes | None]
 
 
 class QueryProtocol(asyncio.DatagramProtocol):
     """Answers `stats` and `claim` requests with the current record; drops and counts the rest."""
 
-    def __init__(self, serve: Serve, counters: Counter[str]) -> None:
-        self._serve = serve
+    def __init__(self, answer: Answer, counters: Counter[str], limiter: RateLimiter) -> None:
+        self._answer = answer
+        self._limiter = limiter
         self._counters = counters
         self._transport: asyncio.DatagramTransport | None = None
 
@@ -33,13 +35,17 @@ class QueryProtocol(asyncio.DatagramProtocol):
         self._transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        # Before any decoding or signing: a flood costs the server as little as possible.
+        if not self._limiter.allow(addr[0], time.monotonic()):
+            self._counters["udp_dropped_rate_limited"] += 1
+            return
         try:
             request = wire.decode_request(data)
         except DecodeError as exc:
             self._counters["udp_dropped_malformed"] += 1
             log.debug("dropped a datagram from %s: %s", addr[0], exc)
             return
-        reply = wire.reply_to(request, len(data), self._serve(request, addr[0]), time.time())
+        reply = self._answer(request, len(data), addr[0])
         if reply is None:
             self._counters["udp_dropped_unpadded"] += 1
             log.debug("dropped an unpadded request from %s (%d bytes)", addr[0], len(data))
@@ -52,10 +58,13 @@ class QueryProtocol(asyncio.DatagramProtocol):
         log.debug("UDP error: %s", exc)
 
 
-async def start(host: str, port: int, serve: Serve, counters: Counter[str]) -> asyncio.DatagramTransport:
+async def start(
+    host: str, port: int, answer: Answer, counters: Counter[str], limiter: RateLimiter | None = None
+) -> asyncio.DatagramTransport:
     """Bind the responder on (host, port) and return its transport."""
     loop = asyncio.get_running_loop()
+    budget = limiter or RateLimiter()
     transport, _ = await loop.create_datagram_endpoint(
-        lambda: QueryProtocol(serve, counters), local_addr=(host, port), reuse_port=False
+        lambda: QueryProtocol(answer, counters, budget), local_addr=(host, port), reuse_port=False
     )
     return transport

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Final
 
 from ltsp_mesh.core import services
 from ltsp_mesh.core.services import Answered, Discovered
+from ltsp_mesh.core.trust_policy import TRUST_ANY, TrustPolicy
 from ltsp_mesh.shell import discover, query
 from ltsp_mesh.shell.netif import Interface
 
@@ -27,6 +29,15 @@ class Unmeasured:
 
 
 @dataclass(frozen=True)
+class Untrusted:
+    """A host that trust ruled out, and why (unsigned, unknown key, stale, wrong nonce ...)."""
+
+    discovered: Discovered
+    address: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Survey:
     """Everything one look found.
 
@@ -34,19 +45,27 @@ class Survey:
     whose responder answered the mDNS question just now but who announce no ltsp-mesh TXT, so
     they have no query service to ask (listed after measured servers). A server that announces
     ltsp-mesh TXT but does not answer the direct query is in neither: it is never handed out.
+    `untrusted` are the hosts the trust policy ruled out, before or after asking them.
     """
 
     discovered: list[Discovered]
     answered: list[Answered]
     unmeasured: list[Unmeasured]
+    untrusted: list[Untrusted]
     counters: Counter[str]
     elapsed_ms: float
 
 
 async def survey(
-    interfaces: Sequence[Interface], *, browse_s: float, timeout_s: float, rng: random.Random
+    interfaces: Sequence[Interface],
+    *,
+    browse_s: float,
+    timeout_s: float,
+    rng: random.Random,
+    policy: TrustPolicy = TRUST_ANY,
 ) -> Survey:
-    """Discover servers on `interfaces` for `browse_s`, then ask each; finish by `timeout_s`."""
+    """Discover servers on `interfaces` for `browse_s`, then ask those `policy` lets through;
+    finish by `timeout_s`."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     deadline = start + timeout_s
@@ -55,15 +74,27 @@ async def survey(
     found = await discover.browse(interfaces, window_end, browse_deadline, rng)
     discovered = found.discovered()
     networks = [i.network for i in interfaces]
-    targets, unmeasured = [], []
+    targets, unmeasured, untrusted = [], [], []
+    now = time.time()
+    counters = Counter(found.counters)
     for server in discovered:
         address = services.choose_address(server.addresses, networks)
         if address is None:
             continue
         if server.announced is None:
-            unmeasured.append(Unmeasured(server, address))
-        else:
-            targets.append(query.Target(server, address, server.announced.query_port))
-    counters = Counter(found.counters)
-    answered = await query.query_all(targets, deadline, counters)
-    return Survey(discovered, answered, unmeasured, counters, round((loop.time() - start) * 1000, 1))
+            if policy.strict:  # nothing signed to check: it cannot prove who it is
+                untrusted.append(Untrusted(server, address, f"announces no ltsp-mesh TXT ({server.txt_problem})"))
+            else:
+                unmeasured.append(Unmeasured(server, address))
+            continue
+        why = policy.ask(server, address, now)
+        if why:
+            counters["trust_txt_rejected"] += 1
+            untrusted.append(Untrusted(server, address, why))
+            continue
+        targets.append(query.Target(server, address, server.announced.query_port, policy.request_size(server, address)))
+    answered, rejected = await query.query_all(targets, deadline, counters, policy)
+    believed = {a.address for a in answered}
+    untrusted += [Untrusted(t.discovered, t.address, rejected[t.address]) for t in targets
+                  if t.address in rejected and t.address not in believed]  # fmt: skip
+    return Survey(discovered, answered, unmeasured, untrusted, counters, round((loop.time() - start) * 1000, 1))

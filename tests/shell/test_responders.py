@@ -22,6 +22,10 @@ REPORT = ServerReport(hostname="app1", server_id="abc123", state=ServerState.UP,
                       capacity=4, ssh_port=22)  # fmt: skip
 
 
+def _unsigned(request: wire.Request, size: int, source: str) -> bytes | None:
+    return wire.reply_to(request, size, RECORD, 1.0)
+
+
 class _Client(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.replies: asyncio.Queue[bytes] = asyncio.Queue()
@@ -33,7 +37,7 @@ class _Client(asyncio.DatagramProtocol):
 @pytest.fixture
 async def udp_port() -> AsyncIterator[tuple[int, Counter[str]]]:
     counters: Counter[str] = Counter()
-    transport = await respond_udp.start("127.0.0.1", 0, lambda request, source: RECORD, counters)
+    transport = await respond_udp.start("127.0.0.1", 0, _unsigned, counters)
     try:
         yield transport.get_extra_info("sockname")[1], counters
     finally:
@@ -103,7 +107,7 @@ async def test_query_all_returns_the_fresh_record_and_a_response_time(udp_port: 
     port, _ = udp_port
     counters: Counter[str] = Counter()
     loop = asyncio.get_running_loop()
-    (answer,) = await query.query_all([_target(port)], loop.time() + 2, counters)
+    (answer,), _ = await query.query_all([_target(port)], loop.time() + 2, counters)
     assert answer.record == RECORD
     assert answer.address == "127.0.0.1"
     assert answer.response_ms >= 0
@@ -116,7 +120,7 @@ async def test_query_all_gives_up_on_a_silent_server_at_the_deadline() -> None:
     try:
         counters: Counter[str] = Counter()
         deadline = loop.time() + 0.2
-        answered = await query.query_all([_target(silent.get_extra_info("sockname")[1])], deadline, counters)
+        answered, _ = await query.query_all([_target(silent.get_extra_info("sockname")[1])], deadline, counters)
         assert answered == []
         assert counters["query_unanswered"] == 1
         assert loop.time() >= deadline
@@ -138,7 +142,7 @@ async def test_query_all_ignores_a_reply_with_a_nonce_it_did_not_send() -> None:
     liar, _ = await loop.create_datagram_endpoint(WrongNonce, local_addr=("127.0.0.1", 0))
     try:
         counters: Counter[str] = Counter()
-        answered = await query.query_all([_target(liar.get_extra_info("sockname")[1])], loop.time() + 0.2, counters)
+        answered, _ = await query.query_all([_target(liar.get_extra_info("sockname")[1])], loop.time() + 0.2, counters)
         assert answered == []
         assert counters["query_replies_unexpected"] == 1
     finally:
@@ -146,7 +150,7 @@ async def test_query_all_ignores_a_reply_with_a_nonce_it_did_not_send() -> None:
 
 
 async def test_query_all_with_no_targets_returns_at_once() -> None:
-    assert await query.query_all([], asyncio.get_running_loop().time(), Counter()) == []
+    assert await query.query_all([], asyncio.get_running_loop().time(), Counter()) == ([], {})
 
 
 def test_record_fixture_is_consistent() -> None:
@@ -156,11 +160,11 @@ def test_record_fixture_is_consistent() -> None:
 async def test_udp_responder_hands_each_request_and_its_source_to_the_daemon() -> None:
     seen: list[tuple[wire.Op, str]] = []
 
-    def serve(request: wire.Request, source: str) -> ServerRecord:
+    def answer(request: wire.Request, size: int, source: str) -> bytes | None:
         seen.append((request.op, source))
-        return RECORD
+        return _unsigned(request, size, source)
 
-    transport = await respond_udp.start("127.0.0.1", 0, serve, Counter())
+    transport = await respond_udp.start("127.0.0.1", 0, answer, Counter())
     try:
         claim = wire.encode_request(wire.Request(wire.Op.CLAIM, os.urandom(16)))
         (reply,) = await _exchange(transport.get_extra_info("sockname")[1], [claim])

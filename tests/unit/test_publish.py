@@ -197,3 +197,12 @@ def test_a_lasting_change_of_sessions_is_published_within_six_seconds(start: int
     sends = run_announcer(candidate, first=PUBLISHED)
     after = [s for s in sends if s >= start * TICK_S]
     assert after and after[0] - start * TICK_S <= 6.0 + TICK_S
+
+
+def test_an_unchanged_record_is_announced_again_when_its_signature_is_due() -> None:
+    assert not publish.update_due(PUBLISHED, PUBLISHED, REGISTERED, 299.0, resign_after_s=300.0)
+    assert publish.update_due(PUBLISHED, PUBLISHED, REGISTERED, 300.0, resign_after_s=300.0)
+
+
+def test_an_unchanged_record_is_never_announced_again_without_signing() -> None:
+    assert not publish.update_due(PUBLISHED, PUBLISHED, REGISTERED, 10_000.0)

@@ -1,0 +1,47 @@
+"""The client's trust policy from LDM_LB_TRUST and the image's ssh_known_hosts file."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Final
+
+from ltsp_mesh.core import known_hosts
+from ltsp_mesh.core.client_settings import ClientSettings, Trust
+from ltsp_mesh.core.trust_policy import TrustPolicy
+
+log = logging.getLogger(__name__)
+
+# A generous bound: 1 MiB is several thousand host lines; more is not a known_hosts file.
+MAX_KNOWN_HOSTS_BYTES: Final = 1024 * 1024
+
+
+def read_known_hosts(path: str) -> known_hosts.KnownHosts:
+    """The parsed file; an absent or unreadable file is empty (and says so in the log)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_KNOWN_HOSTS_BYTES + 1)
+    except FileNotFoundError:
+        return known_hosts.KnownHosts()
+    except OSError as exc:
+        log.warning("cannot read %s: %s", path, exc.strerror)
+        return known_hosts.KnownHosts()
+    if len(data) > MAX_KNOWN_HOSTS_BYTES:
+        log.warning("%s is over %d bytes: only its beginning is read", path, MAX_KNOWN_HOSTS_BYTES)
+    parsed = known_hosts.parse(data[:MAX_KNOWN_HOSTS_BYTES].decode("utf-8", "replace"))
+    if parsed.skipped:
+        log.info("%s: %d lines skipped", path, parsed.skipped)
+    return parsed
+
+
+def policy(settings: ClientSettings) -> TrustPolicy:
+    """The effective policy: known-hosts, or any (said loudly, since a rogue could then win)."""
+    store = read_known_hosts(settings.known_hosts_path)
+    chosen = TrustPolicy.of(settings.trust, store)
+    if not chosen.strict:
+        if settings.trust is Trust.ANY:
+            log.warning("LDM_LB_TRUST=any: servers are not verified; any host on the LAN can attract logins")
+        else:
+            log.warning("%s lists no host keys: accepting any server (LDM_LB_TRUST=auto); run "
+                        "`ltsp-mesh known-hosts` on a server and ltsp-update-sshkeys", Path(settings.known_hosts_path))  # fmt: skip
+    return chosen
