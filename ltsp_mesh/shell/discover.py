@@ -26,9 +26,14 @@ from ltsp_mesh.shell.netif import Interface
 
 log = logging.getLogger(__name__)
 
-# Bounds what a flood of bogus answers can make a client hold.
+# Bounds what a flood of bogus answers can make a client hold: at most MAX_RECORDS records in
+# all (a few MB at most), and at most MAX_RECORDS_PER_SOURCE from any one responder, so that one
+# host answering with thousands of services cannot crowd out the real servers' few records each.
 MAX_RECORDS: Final = 4096
+MAX_RECORDS_PER_SOURCE: Final = 256
 MAX_PACKET_BYTES: Final = 9000
+# Follow-up questions name at most this many incomplete instances or hosts per round.
+MAX_FOLLOWUP_NAMES: Final = 64
 
 
 @dataclass
@@ -37,6 +42,7 @@ class Browse:
 
     records: list[services.DnsRecord] = field(default_factory=list)
     counters: Counter[str] = field(default_factory=Counter)
+    per_source: Counter[str] = field(default_factory=Counter)
 
     def discovered(self) -> list[services.Discovered]:
         """The complete service instances found."""
@@ -73,13 +79,15 @@ class _Collector(asyncio.DatagramProtocol):
             counters["mdns_dropped"] += 1
             log.debug("dropped mDNS packet from %s: valid=%s response=%s id=%s", addr[0], message.valid, message.is_response(), message.id)
             return
+        per_source = self.browse.per_source
         for answer in message.answers():
             converted = _convert(answer)
             if converted is None:
                 continue
-            if len(self.browse.records) >= MAX_RECORDS:
+            if len(self.browse.records) >= MAX_RECORDS or per_source[addr[0]] >= MAX_RECORDS_PER_SOURCE:
                 counters["mdns_records_over_limit"] += 1
-                return
+                continue
+            per_source[addr[0]] += 1
             self.browse.records.append(converted)
         self.arrived.set()
 
@@ -151,8 +159,8 @@ async def browse(
                         break
                     result.counters["mdns_followups"] += 1
                     arrived.clear()
-                    send([(i, t) for i in sorted(lacking_records) for t in (_TYPE_SRV, _TYPE_TXT)]
-                         + [(h, _TYPE_A) for h in sorted(lacking_address)])  # fmt: skip
+                    send([(i, t) for i in sorted(lacking_records)[:MAX_FOLLOWUP_NAMES] for t in (_TYPE_SRV, _TYPE_TXT)]
+                         + [(h, _TYPE_A) for h in sorted(lacking_address)[:MAX_FOLLOWUP_NAMES]])  # fmt: skip
                     await arrived.wait()
         except TimeoutError:
             result.counters["mdns_followups_timed_out"] += 1

@@ -2,6 +2,8 @@
 
 udp ADDRESS PORT TIMEOUT_S HEX...   send each payload, print [{"sent": n, "reply": hex|null}]
 tcp ADDRESS PORT TIMEOUT_S          read until the server closes, print {"data": hex, "closed": bool}
+burst ADDRESS PORT TIMEOUT_S N HEX  send the payload N times back to back, then count the replies
+                                    that arrive until TIMEOUT_S of silence: print {"sent": N, "replies": n}
 """
 
 from __future__ import annotations
@@ -43,9 +45,27 @@ def tcp(address: str, port: int, timeout_s: float) -> dict[str, object]:
     return {"data": b"".join(chunks).hex(), "closed": closed}
 
 
+def burst(address: str, port: int, timeout_s: float, count: int, payload: bytes) -> dict[str, int]:
+    replies = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        for _ in range(count):
+            sock.sendto(payload, (address, port))
+        sock.settimeout(timeout_s)
+        try:
+            while True:
+                sock.recvfrom(65535)
+                replies += 1
+        except TimeoutError:
+            pass
+    return {"sent": count, "replies": replies}
+
+
 if __name__ == "__main__":
     kind, address, port, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     if kind == "udp":
         print(json.dumps(udp(address, port, timeout, [bytes.fromhex(h) for h in sys.argv[5:]])))
+    elif kind == "burst":
+        print(json.dumps(burst(address, port, timeout, int(sys.argv[5]), bytes.fromhex(sys.argv[6]))))
     else:
         print(json.dumps(tcp(address, port, timeout)))
