@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 
 from ltsp_mesh import __version__
-from ltsp_mesh.cli import bench, browse, chooser, demo, drain, feed, hosts, install_hooks, serve, status
+from ltsp_mesh.cli.commands import COMMANDS
 from ltsp_mesh.cli.exit_codes import FAILED, HELP, INTERRUPTED
 from ltsp_mesh.cli.render import Result, render
 from ltsp_mesh.errors import MeshError
 
-SUBCOMMANDS = (serve, drain, hosts, status, browse, feed, chooser, install_hooks, demo, bench)
 
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every subcommand wired to its run().
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser with every subcommand wired to its run()."""
+    With `only`, just that subcommand's module is imported (the others are listed by name and
+    help): `hosts` runs at every login screen, and importing every command's machinery would
+    cost it tens of milliseconds before it did anything.
+    """
     parser = argparse.ArgumentParser(
         prog="ltsp-mesh",
         description="Zero-configuration load balancing of LTSP thin-client logins over mDNS/DNS-SD.",
@@ -26,9 +30,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ltsp-mesh {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in SUBCOMMANDS:
-        module.add_parser(subparsers)
+    for name, (module, help_text) in COMMANDS.items():
+        if only is None or name == only:
+            importlib.import_module(f"ltsp_mesh.cli.{module}").add_parser(subparsers, help_text)
+        else:
+            subparsers.add_parser(name, help=help_text)
     return parser
+
+
+def _command_in(argv: list[str]) -> str | None:
+    # The top-level options take no values, so the first word that is no option is the command.
+    first = next((word for word in argv if not word.startswith("-")), None)
+    return first if first in COMMANDS else None
 
 
 def _configure_logging(verbosity: int) -> None:
@@ -40,8 +53,9 @@ def _configure_logging(verbosity: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(_command_in(words))
+    args = parser.parse_args(words)
     _configure_logging(args.verbose)
     as_json = bool(getattr(args, "json", False))
     try:

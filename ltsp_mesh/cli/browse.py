@@ -18,11 +18,11 @@ if TYPE_CHECKING:
 NAME = "browse"
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Any, help_text: str) -> None:
     """Register `browse` and its options."""
     parser = subparsers.add_parser(
         NAME,
-        help="watch servers come, change and go (a running mDNS browser)",
+        help=help_text,
         description="Run a DNS-SD browser for _ltsp._tcp and print one line per change: added, "
         "updated (new TXT figures) or removed (a goodbye, or the record expired). Runs until "
         "interrupted or for --duration seconds.",

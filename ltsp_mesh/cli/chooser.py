@@ -20,11 +20,11 @@ _KEYS = {b"\x1b[A": "up", b"\x1bOA": "up", b"\x1b[B": "down", b"\x1bOB": "down",
          b"q": "quit", b"Q": "quit", b"\x1b": "quit", b"k": "up", b"j": "down"}  # fmt: skip
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Any, help_text: str) -> None:
     """Register `chooser` and its options."""
     parser = subparsers.add_parser(
         NAME,
-        help="choose a server in a terminal, from the queue `ltsp-mesh feed` fills",
+        help=help_text,
         description="Show the servers the feed publishes in the POSIX message queue NAME, refreshed "
         "as new snapshots arrive, with the recommended one marked and selected. Enter logs in to "
         "the selection, a digit picks that line, arrows move, q quits. The chosen address is "

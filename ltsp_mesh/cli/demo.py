@@ -13,11 +13,11 @@ NAME = "demo"
 SCENES = ("core", "margot", "rudolfo")
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Any, help_text: str) -> None:
     """Register `demo`."""
     parser = subparsers.add_parser(
         NAME,
-        help="run servers and thin clients in a network-namespace lab (needs root)",
+        help=help_text,
         description="Build a lab of network namespaces on a private bridge (no traffic leaves it), run "
         "real `ltsp-mesh serve` daemons and clients, show what happens, then remove everything. "
         "core (the default): three servers of different sizes and loads and one client; status and "

@@ -13,11 +13,11 @@ from ltsp_mesh.shell import control
 NAME = "drain"
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Any, help_text: str) -> None:
     """Register `drain` and its options."""
     parser = subparsers.add_parser(
         NAME,
-        help="stop or resume new logins on this server (sessions stay); needs root",
+        help=help_text,
         description="Tell the running daemon to drain (announce st=drain: clients never pick this "
         "server for a new login, running sessions are untouched) or to take logins again. The "
         "state survives a restart of the daemon. `status` shows it.",

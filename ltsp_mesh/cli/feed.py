@@ -16,11 +16,11 @@ NAME = "feed"
 log = logging.getLogger(__name__)
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Any, help_text: str) -> None:
     """Register `feed` and its options."""
     parser = subparsers.add_parser(
         NAME,
-        help="keep a POSIX message queue filled with the ranked server list, for a greeter",
+        help=help_text,
         description="On a thin client: look at the mesh every --interval seconds and put the ranked "
         "server list with statuses, as one msgpack message, into the POSIX message queue NAME "
         "(created if missing, one message deep: the newest snapshot replaces the old one). A "

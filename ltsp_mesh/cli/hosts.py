@@ -19,11 +19,11 @@ from ltsp_mesh.shell import hook
 NAME = "hosts"
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Any, help_text: str) -> None:
     """Register `hosts` and its options."""
     parser = subparsers.add_parser(
         NAME,
-        help="print the live servers, best first, on one line (what LDM's get_hosts prints)",
+        help=help_text,
         description="Discover _ltsp._tcp servers, ask each for fresh load, rank them with "
         "LDM_LB_ALGORITHM (from the environment, as LDM exports lts.conf, or from --lts-conf) and "
         "print their IPv4 addresses on one line, separated by single spaces, best first. A server "

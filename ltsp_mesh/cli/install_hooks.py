@@ -12,11 +12,11 @@ from ltsp_mesh.shell import hooks
 NAME = "install-hooks"
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Any, help_text: str) -> None:
     """Register `install-hooks`."""
     parser = subparsers.add_parser(
         NAME,
-        help="install LDM's get_hosts hook into a thin-client image",
+        help=help_text,
         description="Install the get_hosts hook at usr/share/ltsp/get_hosts and usr/lib/ltsp/get_hosts "
         "inside the image DIR. Running it again changes nothing; an existing different hook is kept "
         f"as get_hosts{hooks.BACKUP_SUFFIX}. The image also needs ltsp-mesh itself installed.",

@@ -16,11 +16,11 @@ from ltsp_mesh.errors import ConfigError
 NAME = "serve"
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Any, help_text: str) -> None:
     """Register `serve` and its options."""
     parser = subparsers.add_parser(
         NAME,
-        help="announce this server and answer load queries (the daemon)",
+        help=help_text,
         description="Announce this application server over mDNS/DNS-SD as _ltsp._tcp, keep its load "
         "figures current in TXT, answer direct load queries on UDP (msgpack) and the legacy XML "
         "document on TCP. Runs until SIGTERM or SIGINT, then sends goodbyes. Options override "

@@ -22,11 +22,11 @@ HEADERS = ("", "SERVER", "ADDRESS", "STATUS", "SES", "PEND", "CAP", "FILL", "LOA
 UNHEALTHY = {"Down", "Swapped", "Untrusted"}
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Any, help_text: str) -> None:
     """Register `status` and its options."""
     parser = subparsers.add_parser(
         NAME,
-        help="show every discovered server with its figures and status (--watch: live)",
+        help=help_text,
         description="Discover _ltsp._tcp servers, ask each for fresh load and show a table: the "
         "server the default algorithm would recommend now (marked *), then every server by status "
         "(Idle, Busy, Swapped, Draining, Down) and fill, then hosts with no ltsp-mesh figures "

@@ -65,8 +65,15 @@ def test_only_the_first_line_is_recommended_and_it_has_the_best_status_present()
 
 
 def test_recommendation_spreads_like_least_loaded_rather_than_always_the_top() -> None:
-    firsts = Counter(labels(choices(seed))[0] for seed in range(300))
-    assert firsts["idle-a"] > firsts["idle-b"] > 0
+    # Three Idle servers: least-loaded is the best of two capacity-weighted draws, so with only
+    # two it always recommends the emptier; with three, the middle one is recommended when the
+    # emptiest is not drawn, and the fullest never.
+    idle = [server("idle-a", sessions=10), server("idle-c", sessions=20), server("idle-b", sessions=30)]
+    firsts = Counter(
+        labels(chooser.choices(idle, settings=SETTINGS, mac=MAC, rng=random.Random(seed)))[0]
+        for seed in range(300)
+    )
+    assert firsts["idle-a"] > firsts["idle-c"] > firsts["idle-b"] == 0
 
 
 def test_recommends_a_busy_server_when_none_is_idle() -> None:
