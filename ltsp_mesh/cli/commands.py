@@ -13,6 +13,7 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "browse": ("browse", "watch servers come, change and go (a running mDNS browser)"),
     "feed": ("feed", "keep a POSIX message queue filled with the ranked server list, for a greeter"),
     "chooser": ("chooser", "choose a server in a terminal, from the queue `ltsp-mesh feed` fills"),
+    "known-hosts": ("known_hosts", "collect the mesh's SSH host keys for the client images (needs root)"),
     "install-hooks": ("install_hooks", "install LDM's get_hosts hook into a thin-client image"),
     "demo": ("demo", "run servers and thin clients in a network-namespace lab (needs root)"),
     "bench": ("bench", "run a benchmark in a namespace lab and compare it with its targets (needs root)"),

@@ -10,10 +10,14 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ltsp_mesh.core import txt
 from ltsp_mesh.core.record import ServerRecord
 from ltsp_mesh.errors import DecodeError
+
+if TYPE_CHECKING:
+    from ltsp_mesh.core.signed_reply import SignedReply
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +157,14 @@ def missing(service_type: str, records: Iterable[DnsRecord]) -> tuple[set[str], 
 
 @dataclass(frozen=True, slots=True)
 class Answered:
-    """A discovered server that answered the direct query: its fresh record and how fast."""
+    """A discovered server that answered the direct query: its fresh record and how fast.
+
+    `signed` is the reply as it came, signature, certificate and key included, for callers that
+    check or collect them (`ltsp-mesh known-hosts`).
+    """
 
     discovered: Discovered
     address: str
     record: ServerRecord
     response_ms: float
+    signed: SignedReply | None = field(default=None, compare=False)

@@ -24,13 +24,16 @@ from typing import Any, Final
 import msgpack
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from ltsp_mesh.core import signing, wire
+from ltsp_mesh.core import signing, ssh_keys, wire
 from ltsp_mesh.core.record import ServerRecord
 from ltsp_mesh.core.ssh_cert import MAX_CERT_BYTES
 from ltsp_mesh.errors import DecodeError
 
 SIG_FIELD: Final = "sig"
 CERT_FIELD: Final = "cert"
+PUBLIC_KEY_FIELD: Final = "pk"
+# An Ed25519 public key blob is 51 bytes; room for the others ssh knows, none for abuse.
+MAX_PUBLIC_KEY_BYTES: Final = 128
 # The padding a client needs for a reply with a certificate: the largest valid record, a
 # 32-byte nonce, the signature and a MAX_CERT_BYTES certificate come to 1,368 bytes
 # (tests/unit/test_signed_reply.py computes it); 8 bytes of slack, and still under
@@ -45,12 +48,17 @@ class SignedReply:
     reply: wire.Reply
     signature: bytes = b""
     certificate: bytes = b""
+    # The public host key (SSH wire blob), sent when the request asked for it: the signature,
+    # checked with this key, proves the server holds it.
+    public_key: bytes = b""
 
     def __post_init__(self) -> None:
         if self.signature and len(self.signature) != signing.SIGNATURE_BYTES:
             raise ValueError(f"a signature is {signing.SIGNATURE_BYTES} bytes, not {len(self.signature)}")
         if len(self.certificate) > MAX_CERT_BYTES:
             raise ValueError(f"certificate of {len(self.certificate)} bytes is over {MAX_CERT_BYTES}")
+        if len(self.public_key) > MAX_PUBLIC_KEY_BYTES:
+            raise ValueError(f"public key of {len(self.public_key)} bytes is over {MAX_PUBLIC_KEY_BYTES}")
 
     @property
     def signed(self) -> bool:
@@ -97,10 +105,12 @@ def encode_signed(signed: SignedReply) -> bytes:
         fields[SIG_FIELD] = signed.signature
     if signed.certificate:
         fields[CERT_FIELD] = signed.certificate
+    if signed.public_key:
+        fields[PUBLIC_KEY_FIELD] = signed.public_key
     return bytes(msgpack.packb(fields, use_bin_type=True))
 
 
-def _extra_fields(data: bytes) -> tuple[Any, Any]:
+def _extra_fields(data: bytes) -> tuple[Any, Any, Any]:
     try:
         obj = msgpack.unpackb(data, raw=False, strict_map_key=True, max_map_len=32, max_array_len=32,
                               max_str_len=wire.MAX_DATAGRAM_BYTES, max_bin_len=wire.MAX_DATAGRAM_BYTES,
@@ -110,7 +120,7 @@ def _extra_fields(data: bytes) -> tuple[Any, Any]:
         raise DecodeError(f"reply is not valid msgpack: {exc}") from exc
     if not isinstance(obj, dict):
         raise DecodeError("reply is not a msgpack map")
-    return obj.get(SIG_FIELD, b""), obj.get(CERT_FIELD, b"")
+    return obj.get(SIG_FIELD, b""), obj.get(CERT_FIELD, b""), obj.get(PUBLIC_KEY_FIELD, b"")
 
 
 def decode(data: bytes) -> SignedReply:
@@ -119,14 +129,16 @@ def decode(data: bytes) -> SignedReply:
     An unsigned reply decodes with an empty signature: whether to accept it is trust.py's call.
     """
     reply = wire.decode_reply(data)
-    signature, certificate = _extra_fields(data)
+    signature, certificate, public_key = _extra_fields(data)
     if not isinstance(signature, bytes) or len(signature) not in (0, signing.SIGNATURE_BYTES):
         raise DecodeError(f"reply field {SIG_FIELD!r} is not {signing.SIGNATURE_BYTES} bytes")
     if not isinstance(certificate, bytes) or len(certificate) > MAX_CERT_BYTES:
         raise DecodeError(
             f"reply field {CERT_FIELD!r} is not a certificate of at most {MAX_CERT_BYTES} bytes"
         )
-    return SignedReply(reply, signature, certificate)
+    if not isinstance(public_key, bytes) or len(public_key) > MAX_PUBLIC_KEY_BYTES:
+        raise DecodeError(f"reply field {PUBLIC_KEY_FIELD!r} is not a public key of at most {MAX_PUBLIC_KEY_BYTES} bytes")
+    return SignedReply(reply, signature, certificate, public_key)
 
 
 def reply_to(
@@ -141,12 +153,14 @@ def reply_to(
     """The signed reply to `request` (which arrived in `request_size` bytes), or None.
 
     With the certificate when it fits under the no-amplification rule, else without it; None
-    when even the reply without it would be larger than the request.
+    when even the reply without it would be larger than the request. The public key goes along
+    when the request asks for it (`want_key`).
     """
     reply = wire.Reply(record=record, nonce=request.nonce, timestamp=now)
     signature = signing.sign(key, signing.REPLY_NAMESPACE, reply_message(reply))
+    public_key = ssh_keys.ed25519_public_key(key.public_key()).blob if request.want_key else b""
     for cert in (certificate, b"") if certificate else (b"",):
-        datagram = encode_signed(SignedReply(reply, signature, cert))
+        datagram = encode_signed(SignedReply(reply, signature, cert, public_key))
         if len(datagram) <= request_size:
             return datagram
     return None

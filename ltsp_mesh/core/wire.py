@@ -43,12 +43,15 @@ class Request:
     op: Op
     nonce: bytes
     client: str = ""
+    want_key: bool = False  # `k`: also send the public host key (what `ltsp-mesh known-hosts` collects)
 
     def __post_init__(self) -> None:
         if not NONCE_MIN_BYTES <= len(self.nonce) <= NONCE_MAX_BYTES:
             raise ValueError(f"nonce must be {NONCE_MIN_BYTES}..{NONCE_MAX_BYTES} bytes")
         if len(self.client) > 64:
             raise ValueError("client id is longer than 64 characters")
+        if type(self.want_key) is not bool:
+            raise ValueError("want_key must be a bool")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,8 @@ def encode_request(request: Request, pad_to: int = REQUEST_SIZE_BYTES) -> bytes:
     fields: dict[str, Any] = {"op": request.op.value, "n": request.nonce}
     if request.client:
         fields["c"] = request.client
+    if request.want_key:
+        fields["k"] = True
     room = pad_to - len(msgpack.packb(fields)) - 2  # the key "p" is a 2-byte fixstr
     # The pad is a bin field: a 2-byte header up to 255 bytes, 3 bytes above.
     pad_len = room - 2 if room - 2 < 256 else room - 3
@@ -129,8 +134,11 @@ def decode_request(data: bytes) -> Request:
     client = obj.get("c", "")
     if not isinstance(client, str):
         raise DecodeError("request field 'c' is not a str")
+    want_key = obj.get("k", False)
+    if not isinstance(want_key, bool):
+        raise DecodeError("request field 'k' is not a bool")
     try:
-        return Request(op=op, nonce=nonce, client=client)
+        return Request(op=op, nonce=nonce, client=client, want_key=want_key)
     except ValueError as exc:
         raise DecodeError(f"request is out of range: {exc}") from exc
 

@@ -65,16 +65,21 @@ class _Replies(asyncio.DatagramProtocol):
             return
         del self.pending[nonce]
         elapsed_ms = (asyncio.get_running_loop().time() - waiting.sent_at) * 1000
-        self.answered.append(Answered(waiting.target.discovered, addr[0], reply.reply.record, round(elapsed_ms, 2)))
+        self.answered.append(Answered(waiting.target.discovered, addr[0], reply.reply.record, round(elapsed_ms, 2), reply))
         if not self.pending:
             self.done.set()
 
 
 async def query_all(
-    targets: Sequence[Target], deadline: float, counters: Counter[str], policy: TrustPolicy = TRUST_ANY
+    targets: Sequence[Target],
+    deadline: float,
+    counters: Counter[str],
+    policy: TrustPolicy = TRUST_ANY,
+    want_key: bool = False,
 ) -> tuple[list[Answered], dict[str, str]]:
     """Send `stats` to every target at once; return the believed replies that came back by
-    `deadline`, and why the others' replies were not believed (by address)."""
+    `deadline`, and why the others' replies were not believed (by address). With `want_key`,
+    servers are asked to send their public host key along."""
     if not targets:
         return [], {}
     loop = asyncio.get_running_loop()
@@ -84,7 +89,7 @@ async def query_all(
         for target in targets:
             nonce = secrets.token_bytes(16)
             protocol.pending[nonce] = _Pending(target, loop.time())
-            request = wire.encode_request(wire.Request(wire.Op.STATS, nonce), pad_to=target.request_size)
+            request = wire.encode_request(wire.Request(wire.Op.STATS, nonce, want_key=want_key), pad_to=target.request_size)
             try:
                 transport.sendto(request, (target.address, target.port))
             except OSError as exc:  # no route, unreachable: that server simply does not answer

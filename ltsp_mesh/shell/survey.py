@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from ltsp_mesh.core import services
+from ltsp_mesh.core import services, signed_reply
 from ltsp_mesh.core.services import Answered, Discovered
 from ltsp_mesh.core.trust_policy import TRUST_ANY, TrustPolicy
 from ltsp_mesh.shell import discover, query
@@ -63,6 +63,7 @@ async def survey(
     timeout_s: float,
     rng: random.Random,
     policy: TrustPolicy = TRUST_ANY,
+    want_key: bool = False,
 ) -> Survey:
     """Discover servers on `interfaces` for `browse_s`, then ask those `policy` lets through;
     finish by `timeout_s`."""
@@ -92,8 +93,10 @@ async def survey(
             counters["trust_txt_rejected"] += 1
             untrusted.append(Untrusted(server, address, why))
             continue
-        targets.append(query.Target(server, address, server.announced.query_port, policy.request_size(server, address)))
-    answered, rejected = await query.query_all(targets, deadline, counters, policy)
+        # Asking for the key is asking for proof: pad enough for a host certificate to come too.
+        size = signed_reply.CERT_REQUEST_SIZE_BYTES if want_key else policy.request_size(server, address)
+        targets.append(query.Target(server, address, server.announced.query_port, size))
+    answered, rejected = await query.query_all(targets, deadline, counters, policy, want_key)
     believed = {a.address for a in answered}
     untrusted += [Untrusted(t.discovered, t.address, rejected[t.address]) for t in targets
                   if t.address in rejected and t.address not in believed]  # fmt: skip
