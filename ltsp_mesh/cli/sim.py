@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ltsp_mesh.cli.exit_codes import FAILED, OK
 from ltsp_mesh.cli.render import Result, jsonable, table
 from ltsp_mesh.errors import ConfigError, MeshError
+from ltsp_mesh.core.pending import DEFAULT_CLAIM_TTL_S
 
 if TYPE_CHECKING:  # the simulator is imported in run(), never at start-up
     from ltsp_mesh.core.sim import Plan, Report, Row, Target
@@ -83,7 +84,7 @@ def add_parser(subparsers: Any, help_text: str) -> None:
                        help="draw each server's sessions per capacity over time, one panel per algorithm "
                        "(needs matplotlib: pip install 'ltsp-mesh[plot]')")  # fmt: skip
     storm.add_argument("--claim-ttl", type=float, metavar="S",
-                       help="the servers' pending-claim lifetime in seconds (default: the scenario's, 300)")  # fmt: skip
+                       help=f"the servers' pending-claim lifetime in seconds (default: the servers' own, {DEFAULT_CLAIM_TTL_S:g})")  # fmt: skip
     storm.add_argument(
         "--only",
         nargs="+",

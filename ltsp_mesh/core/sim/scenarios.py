@@ -15,6 +15,7 @@ The four named scenarios (`SCENARIOS`):
 """
 
 from __future__ import annotations
+from ltsp_mesh.core.pending import DEFAULT_CLAIM_TTL_S
 
 import dataclasses
 import math
@@ -85,7 +86,7 @@ class Scenario:
     idle_share: float = 0.0  # share of greeters nobody uses for a long while (`idle_s`)
     idle_s: Range = (1200.0, 7200.0)
     ldm_restart_s: Range = (2.0, 30.0)  # session lost (logout, crash, failed login) -> hook runs again
-    claim_ttl_s: float = 300.0  # the servers' pending-claim lifetime (core/pending.py)
+    claim_ttl_s: float = DEFAULT_CLAIM_TTL_S  # the servers' pending-claim lifetime, the real default
     session_mib: int = DEFAULT_SESSION_MIB
 
     def __post_init__(self) -> None:
