@@ -68,6 +68,12 @@ class _Collector(asyncio.DatagramProtocol):
     def __init__(self, browse: Browse, query_ids: set[int], arrived: asyncio.Event) -> None:
         self.browse, self.query_ids, self.arrived = browse, query_ids, arrived
 
+    def error_received(self, exc: Exception) -> None:
+        # asyncio reports a failed sendto here, not to the caller: count it, or a client that
+        # cannot send its question would look like a LAN without servers.
+        self.browse.counters["mdns_send_errors"] += 1
+        log.warning("mDNS query not sent: %s", exc)
+
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         counters = self.browse.counters
         counters["mdns_packets"] += 1

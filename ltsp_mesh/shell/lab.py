@@ -46,6 +46,28 @@ def capability_problem() -> str | None:
     return None
 
 
+NEIGHBOUR_SYSCTL: Final = Path("/proc/sys/net/ipv4/neigh/default")
+
+
+def ensure_neighbour_capacity(hosts: int) -> None:
+    """Let the kernel's ARP table hold a lab of `hosts` hosts that all talk to each other.
+
+    Linux keeps one ARP table for every namespace, bounded by gc_thresh3 (1024 by default)
+    and settable only in the root namespace. A real LAN has a table per machine; a lab of 180
+    hosts on one kernel needs one entry per pair that talked, and beyond the bound new
+    neighbours fail ("neighbor table overflow!") and packets silently vanish. Raised when a
+    lab needs more, never lowered (another lab may be running).
+    """
+    needed = {"gc_thresh3": 2 * hosts * hosts, "gc_thresh2": hosts * hosts}
+    for name, value in needed.items():
+        path = NEIGHBOUR_SYSCTL / name
+        try:
+            if int(path.read_text()) < value:
+                path.write_text(f"{value}\n")
+        except (OSError, ValueError) as exc:
+            raise LabError(f"cannot raise {path} to {value} for a lab of {hosts} hosts: {exc}") from exc
+
+
 def _ip(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(["ip", *args], input=stdin, capture_output=True, text=True, timeout=30)
     if check and proc.returncode != 0:
@@ -138,6 +160,7 @@ class Lab:
         if problem:
             raise LabError(problem)
         sweep_stale()
+        ensure_neighbour_capacity(len(self.hosts))
         OWNERS_DIR.mkdir(parents=True, exist_ok=True)
         (OWNERS_DIR / self.prefix).write_text(f"{os.getpid()}\n")
         self._created = True

@@ -37,12 +37,13 @@ def state_dir(lab: Lab, host: str) -> Path:
     return _workdir(lab) / f"{host}.state"
 
 
-def set_load(lab: Lab, host: str, load: Load) -> None:
-    """Replace `host`'s load figures atomically (the daemon reads them at its next sample)."""
+def set_load(lab: Lab, host: str, load: Load, session_hosts: tuple[str, ...] = ()) -> None:
+    """Replace `host`'s load figures atomically (the daemon reads them at its next sample);
+    `session_hosts` are the clients its sessions come from (they settle those clients' claims)."""
     path = load_path(lab, host)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(loadfile.encode(load))
+    tmp.write_text(loadfile.encode(load, session_hosts))
     os.replace(tmp, path)
 
 

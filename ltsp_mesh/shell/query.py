@@ -43,6 +43,11 @@ class _Replies(asyncio.DatagramProtocol):
     counters: Counter[str] = field(default_factory=Counter)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def error_received(self, exc: Exception) -> None:
+        # asyncio reports send failures (and ICMP errors) here rather than to sendto's caller.
+        self.counters["query_send_errors"] += 1
+        log.debug("direct query error: %s", exc)
+
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
             reply = signed_reply.decode(data)
