@@ -8,6 +8,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,8 +49,9 @@ def _lab_factory(new_workdir: Callable[[], Path]) -> Iterator[LabFactory]:
     require_lab()
     labs: list[Lab] = []
 
-    def make(hosts: Sequence[str]) -> Lab:
-        lab = Lab(hosts=list(hosts), workdir=new_workdir())
+    def make(hosts: Sequence[str], lab_type: type[Lab] = Lab, **options: Any) -> Lab:
+        # lab_type: a Lab subclass such as shell/lab_routed.py's RoutedLab, built with `options`.
+        lab = lab_type(hosts=list(hosts), workdir=new_workdir(), **options)
         labs.append(lab)
         _CREATED.add(lab.prefix)
         lab.create()

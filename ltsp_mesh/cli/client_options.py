@@ -39,6 +39,6 @@ def look(args: argparse.Namespace, settings: ClientSettings) -> tuple[Survey, li
         raise ConfigError("no up, multicast-capable IPv4 interface to look on; name one with --interface")
     found = asyncio.run(
         survey(interfaces, browse_s=args.browse_ms / 1000, timeout_s=args.timeout_ms / 1000, rng=random.Random(),
-               policy=trust_store.policy(settings))  # fmt: skip
+               policy=trust_store.policy(settings), dns_sd_domain=settings.dns_sd_domain)  # fmt: skip
     )
     return found, interfaces

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ltsp_mesh.cli.render import Result
-from ltsp_mesh.core import ltsconf, mesh_conf
+from ltsp_mesh.core import dnssd_lease, dnssd_zone, ltsconf, mesh_conf
 from ltsp_mesh.core.pending import DEFAULT_CLAIM_TTL_S
 from ltsp_mesh.errors import ConfigError
 
@@ -46,6 +46,14 @@ def add_parser(subparsers: Any, help_text: str) -> None:
     parser.add_argument("--claim-ttl", type=float, default=DEFAULT_CLAIM_TTL_S, metavar="SECONDS",
                         help="how long a client's claim counts as a pending login unless its session appears "
                         "(default %(default)g)")  # fmt: skip
+    parser.add_argument("--dns-sd-domain", metavar="DOMAIN",
+                        help="also register in this unicast DNS-SD zone (RFC 2136 updates; needs --tsig-key)")  # fmt: skip
+    parser.add_argument("--tsig-key", metavar="FILE", help="the BIND key file (tsig-keygen) that signs the updates")
+    parser.add_argument("--dns-server", metavar="ADDRESS[:PORT]",
+                        help="send the updates here instead of the zone's primary named by its SOA")  # fmt: skip
+    parser.add_argument("--dns-lease", type=int, default=dnssd_lease.DEFAULT_LEASE_S, metavar="SECONDS",
+                        help="how long the DNS records live without a renewal (default %(default)d; renewed at "
+                        "half)")  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -68,6 +76,8 @@ def _settings(args: argparse.Namespace) -> mesh_conf.ServeSettings:
         "CAPACITY": args.capacity,
         "HOST_KEY": args.host_key,
         "STATE_DIR": args.state_dir,
+        "DNS_SD_DOMAIN": args.dns_sd_domain,
+        "TSIG_KEY": args.tsig_key,
     }
     for key, value in overrides.items():
         if value is not None:
@@ -87,9 +97,14 @@ def run(args: argparse.Namespace) -> Result:
     logger = logging.getLogger("ltsp_mesh")
     if logger.getEffectiveLevel() > logging.INFO:
         logger.setLevel(logging.INFO)  # a daemon says what it does
+    if not dnssd_lease.MIN_LEASE_S <= args.dns_lease <= dnssd_lease.MAX_LEASE_S:
+        low, high = dnssd_lease.MIN_LEASE_S, dnssd_lease.MAX_LEASE_S
+        raise ConfigError(f"--dns-lease={args.dns_lease} is outside {low}..{high} seconds")
+    dns_server = dnssd_zone.server_address(args.dns_server, "--dns-server") if args.dns_server else None
     settings = _settings(args)
     counters = asyncio.run(
         daemon.run(settings, load_file=args.load_file, sample_interval_s=args.sample_interval, hostname=args.hostname,
-                   control_path=args.control_socket, claim_ttl_s=args.claim_ttl)  # fmt: skip
+                   control_path=args.control_socket, claim_ttl_s=args.claim_ttl, dns_server=dns_server,
+                   dns_lease_s=args.dns_lease)  # fmt: skip
     )
     return Result(command=NAME, data=dict(counters))

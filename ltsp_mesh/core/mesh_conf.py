@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from ltsp_mesh.core import dnssd_zone
 from ltsp_mesh.core.ltsconf import LtsConf
 from ltsp_mesh.core.record import MAX_CAPACITY
 from ltsp_mesh.errors import ConfigError
@@ -69,6 +70,9 @@ def settings(values: Mapping[str, tuple[str, str]]) -> ServeSettings:
             if capacity is None or not 1 <= capacity <= MAX_CAPACITY:
                 raise ConfigError(f"{where}: CAPACITY={value!r} is not a whole number from 1 to {MAX_CAPACITY}")
             out["capacity"] = capacity
+        elif key == "DNS_SD_DOMAIN":
+            labels = dnssd_zone.domain(value, f"{where}: DNS_SD_DOMAIN")
+            out["dns_sd_domain"] = ".".join(label.decode("ascii") for label in labels)
         else:
             out[key.lower()] = value
     return ServeSettings(**out)  # type: ignore[arg-type]  # keys are the fields, built above

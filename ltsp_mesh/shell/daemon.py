@@ -21,7 +21,7 @@ from pathlib import Path
 from zeroconf import InterfaceChoice, IPVersion
 from zeroconf.asyncio import AsyncZeroconf
 
-from ltsp_mesh.core import control, hostkey, names, signed_reply, wire
+from ltsp_mesh.core import control, dnssd_lease, hostkey, names, signed_reply, txt, wire
 from ltsp_mesh.core.control import ControlOp, ControlRequest, DrainState
 from ltsp_mesh.core.legacy_xml import ServerReport
 from ltsp_mesh.core.mesh_conf import ServeSettings
@@ -30,7 +30,7 @@ from ltsp_mesh.core.ratelimit import RateLimiter
 from ltsp_mesh.core.record import Load, ServerRecord, ServerState, record_from_load
 from ltsp_mesh.core.wire import Op, Request
 from ltsp_mesh.errors import ConfigError, DecodeError, MeshError
-from ltsp_mesh.shell import atomic, keys, netif, respond_tcp, respond_udp
+from ltsp_mesh.shell import atomic, dnssd_register, keys, netif, respond_tcp, respond_udp
 from ltsp_mesh.shell import control as control_socket
 from ltsp_mesh.shell.announce import Announcer
 from ltsp_mesh.shell.keys import HostKey
@@ -236,8 +236,14 @@ async def run(
     hostname: str | None = None,
     control_path: Path = Path(control_socket.DEFAULT_SOCKET),
     claim_ttl_s: float = DEFAULT_CLAIM_TTL_S,
+    dns_server: tuple[str, int] | None = None,
+    dns_lease_s: int = dnssd_lease.DEFAULT_LEASE_S,
 ) -> Counter[str]:
-    """Serve until SIGTERM or SIGINT; return the counters (answered, dropped, updates)."""
+    """Serve until SIGTERM or SIGINT; return the counters (answered, dropped, updates).
+
+    With DNS_SD_DOMAIN, also register in that unicast zone (at `dns_server` if given, else at
+    the primary its SOA names), with records that live `dns_lease_s` without a renewal.
+    """
     identity = identify(settings, hostname)
     sampler: Sampler = FileSampler(load_file) if load_file else SystemSampler()
     drain = await asyncio.to_thread(read_drain_state, Path(settings.state_dir))
@@ -247,6 +253,12 @@ async def run(
         log.info("draining since a previous run%s", f": {drain.reason}" if drain.reason else "")
     notifier = Notifier()
     counters = runtime.counters
+    registrar: dnssd_register.Registrar | None = None
+    if settings.dns_sd_domain:
+        registrar = await dnssd_register.for_daemon(
+            settings, hostname=identity.hostname, interfaces=identity.interfaces, counters=counters, server=dns_server,
+            lease_s=dns_lease_s, signing_key=identity.host_key.private if identity.host_key else None,
+        )  # fmt: skip
 
     loop = asyncio.get_running_loop()
     stopping = False
@@ -284,6 +296,8 @@ async def run(
         )
         await announcer.register(runtime.snapshot.record, time.monotonic())
         runtime.service_name = announcer.registered_name
+        if registrar is not None:
+            registrar.start(txt.encode(runtime.snapshot.record))  # in the background: DNS may be down
         record = runtime.snapshot.record
         log.info("ready: id %s, %d CPUs, capacity %d, %s", identity.server_id, runtime.load.cpus, record.capacity,
                  record.state.value)  # fmt: skip
@@ -316,9 +330,13 @@ async def run(
                     log.warning("keeping the last figures: %s", exc)
             if await announcer.refresh(runtime.snapshot.record, time.monotonic()):
                 counters["txt_updates"] += 1
+                if registrar is not None:
+                    registrar.update_txt(txt.encode(runtime.snapshot.record))
         log.info("stopping: sending goodbyes")
         notifier.notify("STOPPING=1")
     finally:
+        if registrar is not None:
+            await registrar.stop()  # removes the DNS records, within a few seconds at most
         if aiozc is not None:
             await aiozc.async_close()
         for transport in udp:

@@ -134,7 +134,7 @@ async def decide(options: Options, env: Mapping[str, str], rng: random.Random) -
     recommended: str | None = None
     if interfaces and remaining_s > 0:
         looking = survey(interfaces, browse_s=min(options.browse_ms / 1000, remaining_s), timeout_s=remaining_s,
-                         rng=rng, policy=trust_store.policy(settings))  # fmt: skip
+                         rng=rng, policy=trust_store.policy(settings), dns_sd_domain=settings.dns_sd_domain)  # fmt: skip
         if settings.loadbalancer_url:
             looked, recommended = await asyncio.gather(
                 looking, loadbalancer_client.recommend(settings.loadbalancer_url, deadline, counters)

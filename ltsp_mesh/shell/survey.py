@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import random
 import time
 from collections import Counter
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from ltsp_mesh.core import services, signed_reply
+from ltsp_mesh.core import dnssd_zone, services, signed_reply
 from ltsp_mesh.core.services import Answered, Discovered
 from ltsp_mesh.core.trust_policy import TRUST_ANY, TrustPolicy
 from ltsp_mesh.shell import discover, query
@@ -63,21 +64,30 @@ async def survey(
     timeout_s: float,
     rng: random.Random,
     policy: TrustPolicy = TRUST_ANY,
+    dns_sd_domain: str | None = None,
     want_key: bool = False,
 ) -> Survey:
     """Discover servers on `interfaces` for `browse_s`, then ask those `policy` lets through;
-    finish by `timeout_s`."""
+    finish by `timeout_s`. With `dns_sd_domain` (LDM_LB_DOMAIN), also browse that unicast
+    DNS-SD domain through the resolver, at the same time, and ask its servers too."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     deadline = start + timeout_s
     window_end = min(start + browse_s, deadline - MIN_QUERY_BUDGET_S)
     browse_deadline = window_end + max(0.0, (deadline - window_end - MIN_QUERY_BUDGET_S))/ 2
-    found = await discover.browse(interfaces, window_end, browse_deadline, rng)
-    discovered = found.discovered()
+    unicast_counters: Counter[str] = Counter()
+    if dns_sd_domain:
+        found, unicast = await asyncio.gather(discover.browse(interfaces, window_end, browse_deadline, rng),
+                                              _unicast(dns_sd_domain, browse_deadline, unicast_counters))  # fmt: skip
+        discovered = dnssd_zone.merge(found.discovered(), unicast)
+    else:
+        found = await discover.browse(interfaces, window_end, browse_deadline, rng)
+        discovered = found.discovered()
     networks = [i.network for i in interfaces]
     targets, unmeasured, untrusted = [], [], []
     now = time.time()
     counters = Counter(found.counters)
+    counters.update(unicast_counters)
     for server in discovered:
         address = services.choose_address(server.addresses, networks)
         if address is None:
@@ -101,3 +111,12 @@ async def survey(
     untrusted += [Untrusted(t.discovered, t.address, rejected[t.address]) for t in targets
                   if t.address in rejected and t.address not in believed]  # fmt: skip
     return Survey(discovered, answered, unmeasured, untrusted, counters, round((loop.time() - start) * 1000, 1))
+
+
+async def _unicast(domain: str, deadline: float, counters: Counter[str]) -> list[Discovered]:
+    # dnspython takes the hook ~40 ms to import: only when a domain is set, and in a thread
+    # while the mDNS question is out, not before it.
+    await asyncio.to_thread(importlib.import_module, "ltsp_mesh.shell.dnssd_browse")
+    from ltsp_mesh.shell import dnssd_browse
+
+    return await dnssd_browse.discovered(domain, deadline, counters=counters)
