@@ -23,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ltsp_mesh.core import (cachefile, control, feed, known_hosts, legacy_xml, loadbalancer, loadfile, ltsconf,
-                            signed_reply, ssh_keys, txt, wire)  # fmt: skip
+                            signed_reply, ssh_keys, tsig_key, txt, wire)  # fmt: skip
 from ltsp_mesh.core.cachefile import CachedHosts
 from ltsp_mesh.core.legacy_xml import ServerReport
 from ltsp_mesh.core.record import Load, ServerRecord, ServerState
@@ -103,6 +103,8 @@ TARGETS = [
            loadbalancer.decode_response, (DecodeError,)),
     Target("load file", [loadfile.encode(LOAD, ("10.0.0.5",)).encode()],
            _text(lambda text: loadfile.decode(text, "fuzz.json")), (ConfigError,)),
+    Target("TSIG key file", [b'key "ltsp-mesh" {\n\talgorithm hmac-sha256;\n\tsecret "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0";\n};\n'],
+           _text(lambda text: tsig_key.parse(text, "fuzz.key")), (ConfigError,)),
 ]  # fmt: skip
 RESULTS: dict[str, dict[str, object]] = {}
 
