@@ -113,6 +113,11 @@ class PendingLedger:
         self._expiry[key] = now + self.ttl_s
         return ClaimOutcome.NEW
 
+    def holds(self, client: str, now: float) -> bool:
+        """True when `client` has a live claim at `now` (a new claim from it would only renew)."""
+        self.expire(now)
+        return client_key(client) in self._expiry
+
     def settle(self, session_hosts: Iterable[str]) -> int:
         """Drop the claims of clients that now have a session (utmp hosts); return how many.
 

@@ -177,7 +177,8 @@ class Runtime:
         if request.op is Op.CLAIM:
             if self.drain.draining:
                 self.counters["claims_refused_draining"] += 1
-            elif not self.claim_limiter.allow(source, now):
+            # Only a new claim spends the budget: renewing one's own claim never raises pend.
+            elif not self.ledger.holds(source, now) and not self.claim_limiter.allow(source, now):
                 self.counters["claims_rate_limited"] += 1
             else:
                 outcome = self.ledger.claim(source, now)

@@ -145,3 +145,10 @@ def test_count_matches_a_simple_model(ops: list[tuple[str, str, float]], cap: in
             model.pop(client, None)
             ledger.settle([client])
         assert ledger.count(now) == len(model) <= cap
+
+
+def test_holds_tells_a_live_claim_from_an_expired_one() -> None:
+    ledger = PendingLedger(ttl_s=10.0)
+    ledger.claim("10.0.0.5", T0)
+    assert ledger.holds("10.0.0.5", T0 + 9.9) and not ledger.holds("10.0.0.6", T0 + 9.9)
+    assert not ledger.holds("10.0.0.5", T0 + 10.0)
