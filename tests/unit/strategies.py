@@ -21,6 +21,21 @@ from ltsp_mesh.core.record import (
     ServerState,
 )
 
+# A typical record, for the tests that need one fixed value (its TXT, its reply, its XML).
+SAMPLE_RECORD = ServerRecord(
+    server_id="0123456789abcdef",
+    cpus=8,
+    load_per_cpu=0.52,
+    mem_percent=45,
+    swapping=False,
+    sessions=12,
+    pending=2,
+    capacity=8,
+    state=ServerState.UP,
+    query_port=377,
+    host_key_fp="SHA256:nk66K+YVPC8ikwssL4uEHNHSZ5xd492nCBVRE6seZ90",
+)
+
 # One budget for every property test: enough examples to find edge cases, fast enough that the
 # whole unit suite stays in seconds. No deadline: CI machines stall.
 PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -10,28 +10,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ltsp_mesh.core import txt
-from ltsp_mesh.core.record import ServerRecord, ServerState
+from ltsp_mesh.core.record import ServerRecord
 from ltsp_mesh.core.services import A, Discovered, DnsRecord, Ptr, Srv, Txt, assemble, choose_address, missing
 
-from .strategies import PROPERTY, records
+from .strategies import PROPERTY, SAMPLE_RECORD, records
 
 SERVICE_TYPE = "_ltsp._tcp.local."
 APP1 = "app1 [52:54:00:00:00:01]._ltsp._tcp.local."
 APP2 = "app2 [52:54:00:00:00:02]._ltsp._tcp.local."
 HOST1 = "app1-525400000001.local."
 HOST2 = "app2-525400000002.local."
-RECORD = ServerRecord(
-    server_id="0123456789abcdef",
-    cpus=8,
-    load_per_cpu=0.52,
-    mem_percent=45,
-    swapping=False,
-    sessions=12,
-    pending=2,
-    capacity=8,
-    state=ServerState.UP,
-    query_port=377,
-)
+RECORD = dataclasses.replace(SAMPLE_RECORD, host_key_fp="")
 RDATA = txt.encode_rdata(txt.encode(RECORD))
 
 

@@ -12,21 +12,9 @@ from ltsp_mesh.core import txt
 from ltsp_mesh.core.record import ServerRecord, ServerState
 from ltsp_mesh.errors import DecodeError
 
-from .strategies import PROPERTY, extreme_records, records
+from .strategies import PROPERTY, SAMPLE_RECORD, extreme_records, records
 
-RECORD = ServerRecord(
-    server_id="0123456789abcdef",
-    cpus=8,
-    load_per_cpu=0.52,
-    mem_percent=45,
-    swapping=False,
-    sessions=12,
-    pending=2,
-    capacity=8,
-    state=ServerState.UP,
-    query_port=377,
-    host_key_fp="SHA256:nk66K+YVPC8ikwssL4uEHNHSZ5xd492nCBVRE6seZ90",
-)
+RECORD = SAMPLE_RECORD
 PROPERTIES: txt.TxtProperties = {
     b"v": b"1",
     b"id": b"0123456789abcdef",

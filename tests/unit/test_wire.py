@@ -12,11 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ltsp_mesh.core import wire
-from ltsp_mesh.core.record import ServerRecord, ServerState
+from ltsp_mesh.core.record import ServerRecord
 from ltsp_mesh.errors import DecodeError
 
 from .strategies import (
     PROPERTY,
+    SAMPLE_RECORD,
     TEXT_ALPHABET,
     clock_readings,
     extreme_records,
@@ -30,19 +31,7 @@ from .strategies import (
 )
 
 NONCE = bytes(range(16))
-RECORD = ServerRecord(
-    server_id="0123456789abcdef",
-    cpus=8,
-    load_per_cpu=0.52,
-    mem_percent=45,
-    swapping=False,
-    sessions=12,
-    pending=2,
-    capacity=8,
-    state=ServerState.UP,
-    query_port=377,
-    host_key_fp="SHA256:nk66K+YVPC8ikwssL4uEHNHSZ5xd492nCBVRE6seZ90",
-)
+RECORD = SAMPLE_RECORD
 REPLY = wire.Reply(record=RECORD, nonce=NONCE, timestamp=1_700_000_000.25)
 REPLY_FIELDS: dict[str, Any] = {
     "v": 1,
