@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zeroconf import InterfaceChoice, IPVersion
 from zeroconf.asyncio import AsyncZeroconf
@@ -30,10 +31,13 @@ from ltsp_mesh.core.ratelimit import RateLimiter
 from ltsp_mesh.core.record import Load, ServerRecord, ServerState, record_from_load
 from ltsp_mesh.core.wire import Op, Request
 from ltsp_mesh.errors import ConfigError, DecodeError, MeshError
-from ltsp_mesh.shell import atomic, dnssd_register, keys, netif, respond_tcp, respond_udp
+from ltsp_mesh.shell import atomic, keys, netif, respond_tcp, respond_udp
 from ltsp_mesh.shell import control as control_socket
 from ltsp_mesh.shell.announce import Announcer
 from ltsp_mesh.shell.keys import HostKey
+
+if TYPE_CHECKING:
+    from ltsp_mesh.shell.dnssd_register import Registrar
 from ltsp_mesh.shell.sample import FileSampler, Sampler, SystemSampler
 from ltsp_mesh.shell.sdnotify import Notifier
 
@@ -254,8 +258,12 @@ async def run(
         log.info("draining since a previous run%s", f": {drain.reason}" if drain.reason else "")
     notifier = Notifier()
     counters = runtime.counters
-    registrar: dnssd_register.Registrar | None = None
+    registrar: Registrar | None = None
     if settings.dns_sd_domain:
+        # Imported only here: dnspython is a sixth of the daemon's memory, and most sites
+        # (one link, mDNS only) never need it.
+        from ltsp_mesh.shell import dnssd_register
+
         registrar = await dnssd_register.for_daemon(
             settings, hostname=identity.hostname, interfaces=identity.interfaces, counters=counters, server=dns_server,
             lease_s=dns_lease_s, signing_key=identity.host_key.private if identity.host_key else None,
