@@ -23,7 +23,7 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         help=help_text,
         description="Announce this application server over mDNS/DNS-SD as _ltsp._tcp, keep its load "
         "figures current in TXT, answer direct load queries on UDP (msgpack) and the legacy XML "
-        "document on TCP. Runs until SIGTERM or SIGINT, then sends goodbyes. Options override "
+        "document on TCP, and answer thin clients' get_hosts hook as a broker (HTTP). Runs until SIGTERM or SIGINT, then sends goodbyes. Options override "
         f"the config file ({mesh_conf.DEFAULT_PATH}, lts.conf syntax, [default] section).",
     )
     parser.add_argument("--config", type=Path, help=f"config file (default {mesh_conf.DEFAULT_PATH}, if present)")
@@ -32,6 +32,11 @@ def add_parser(subparsers: Any, help_text: str) -> None:
                         "multicast-capable ones")  # fmt: skip
     parser.add_argument("--ssh-port", help="the SSH port LDM logs in to, announced in SRV (default 22)")
     parser.add_argument("--query-port", help="UDP and TCP port of the query responders (default 377)")
+    parser.add_argument("--broker-port",
+                        help=f"TCP port of the broker thin clients' get_hosts asks (default {mesh_conf.DEFAULT_BROKER_PORT})")  # fmt: skip
+    parser.add_argument("--known-hosts", action="append", default=[], metavar="FILE",
+                        help="the known hosts servers and relaying brokers are checked against (repeat for more; "
+                        f"default {' '.join(mesh_conf.DEFAULT_KNOWN_HOSTS)})")  # fmt: skip
     parser.add_argument("--capacity", help="capacity weight (default: logical CPUs)")
     parser.add_argument("--host-key", help="SSH host key whose fingerprint is announced")
     parser.add_argument("--state-dir", help="where the drain state is kept (default /var/lib/ltsp-mesh)")
@@ -73,6 +78,8 @@ def _settings(args: argparse.Namespace) -> mesh_conf.ServeSettings:
         "INTERFACES": " ".join(args.interface) if args.interface else None,
         "SSH_PORT": args.ssh_port,
         "QUERY_PORT": args.query_port,
+        "BROKER_PORT": args.broker_port,
+        "KNOWN_HOSTS": " ".join(args.known_hosts) if args.known_hosts else None,
         "CAPACITY": args.capacity,
         "HOST_KEY": args.host_key,
         "STATE_DIR": args.state_dir,

@@ -66,6 +66,8 @@ KNOWN_KEYS: Final = (
     "LDM_LB_LOADBALANCER_URL",
     "LDM_LB_DOMAIN",
 )
+# Read by the sh hook only (chroot_hooks/get_hosts): which brokers to ask, on which port.
+HOOK_KEYS: Final = ("LDM_LB_BROKERS", "LDM_LB_BROKER_PORT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +216,28 @@ _PARSERS: Final[dict[str, tuple[str, Callable[[str, str, str], object]]]] = {
 }
 
 
+# The settings a thin client passes to a broker (docs/broker.md): what ranking needs, no more.
+BROKER_KEYS: Final = (
+    "LDM_LB_ALGORITHM",
+    "LDM_LB_MAX_LOAD",
+    "LDM_LB_MAX_RESPONSE_MS",
+    "LDM_LB_IGNORE_SWAPPING",
+    "LDM_LB_HOSTS",
+)
+
+
+def from_values(values: Mapping[str, str], where: str) -> ClientSettings:
+    """Settings from plain `values` (variable -> value, e.g. a broker request's parameters),
+    each checked as lts.conf's would be; errors name `where` and the variable."""
+    fields: dict[str, object] = {}
+    for key, value in values.items():
+        if key not in _PARSERS:
+            raise ValueError(f"{key} is not a setting")
+        name, parse_one = _PARSERS[key]
+        fields[name] = parse_one(value.strip(), where, key)
+    return ClientSettings(**fields, origins={n: where for n in fields})  # type: ignore[arg-type]  # keys are fields
+
+
 def build(env: Mapping[str, str], entries: Mapping[str, Entry] | None = None) -> ClientSettings:
     """The settings from `env` (first) and resolved lts.conf `entries` (otherwise).
 
@@ -244,9 +268,9 @@ def unknown_keys(env: Mapping[str, str], entries: Mapping[str, Entry] | None = N
     found += [(key, entry.where) for key, entry in (entries or {}).items() if key.startswith(PREFIX)]
     warnings = []
     for key, where in found:
-        if key in KNOWN_KEYS:
+        if key in KNOWN_KEYS or key in HOOK_KEYS:
             continue
-        close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
+        close = difflib.get_close_matches(key, KNOWN_KEYS + HOOK_KEYS, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         warnings.append(f"{where}: {key} is not an ltsp-mesh setting{hint}")
     return tuple(warnings)

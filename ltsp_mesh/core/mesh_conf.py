@@ -18,8 +18,14 @@ from ltsp_mesh.errors import ConfigError
 
 DEFAULT_PATH: Final = "/etc/ltsp/mesh.conf"
 KNOWN_KEYS: Final = frozenset(
-    {"INTERFACES", "SSH_PORT", "QUERY_PORT", "CAPACITY", "HOST_KEY", "STATE_DIR", "DNS_SD_DOMAIN", "TSIG_KEY"}
-)
+    {"INTERFACES", "SSH_PORT", "QUERY_PORT", "BROKER_PORT", "CAPACITY", "HOST_KEY", "STATE_DIR", "DNS_SD_DOMAIN",
+     "TSIG_KEY", "KNOWN_HOSTS"}
+)  # fmt: skip
+# The broker's TCP port (docs/broker.md): privileged, so that none of the users logged in to an
+# application server can pose as its broker while the daemon is stopped.
+DEFAULT_BROKER_PORT: Final = 378
+# The keys the server trusts other mesh members by: what ltsp-update-sshkeys merges into images.
+DEFAULT_KNOWN_HOSTS: Final = ("/etc/ssh/ssh_known_hosts", "/etc/ltsp/ssh_known_hosts.*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +35,13 @@ class ServeSettings:
     interfaces: tuple[str, ...] = ()
     ssh_port: int = 22
     query_port: int = 377
+    broker_port: int = DEFAULT_BROKER_PORT
     capacity: int | None = None
     host_key: str = "/etc/ssh/ssh_host_ed25519_key"
     state_dir: str = "/var/lib/ltsp-mesh"
     dns_sd_domain: str = ""
     tsig_key: str = ""
+    known_hosts: tuple[str, ...] = DEFAULT_KNOWN_HOSTS
 
 
 def _whole(value: str) -> int | None:
@@ -63,13 +71,20 @@ def settings(values: Mapping[str, tuple[str, str]]) -> ServeSettings:
             continue  # lts.conf: NONE suppresses a key, leaving the default
         if key == "INTERFACES":
             out["interfaces"] = tuple(value.split())
-        elif key in ("SSH_PORT", "QUERY_PORT"):
+        elif key in ("SSH_PORT", "QUERY_PORT", "BROKER_PORT"):
             out[key.lower()] = _port(value, where, key)
         elif key == "CAPACITY":
             capacity = _whole(value)
             if capacity is None or not 1 <= capacity <= MAX_CAPACITY:
                 raise ConfigError(f"{where}: CAPACITY={value!r} is not a whole number from 1 to {MAX_CAPACITY}")
             out["capacity"] = capacity
+        elif key == "KNOWN_HOSTS":
+            paths = tuple(value.split())
+            relative = [p for p in paths if not p.startswith("/")]
+            if relative:
+                raise ConfigError(f"{where}: KNOWN_HOSTS has {relative[0]!r}, which is not an absolute path "
+                                  "(e.g. /etc/ssh/ssh_known_hosts /etc/ltsp/ssh_known_hosts.*)")  # fmt: skip
+            out["known_hosts"] = paths
         elif key == "DNS_SD_DOMAIN":
             labels = dnssd_zone.domain(value, f"{where}: DNS_SD_DOMAIN")
             out["dns_sd_domain"] = ".".join(label.decode("ascii") for label in labels)

@@ -28,6 +28,8 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Final
 
+from ltsp_mesh.core.monotonic import Monotonic
+
 # LDM shows its greeter as soon as the hook returns, and people do not always sit down at once:
 # at 08:00 typing takes seconds to minutes, but at a lesson change the hook runs when the last
 # user logs out, up to twenty minutes before the next one logs in. The simulator (ltsp-mesh sim
@@ -80,14 +82,10 @@ class PendingLedger:
         # Every expiry is (time of the claim) + ttl_s and time never goes back, so moving a
         # renewed claim to the end keeps the dict sorted by expiry: expiring pops from the front.
         self._expiry: OrderedDict[str, float] = OrderedDict()
-        self._latest = -math.inf
+        self._clock = Monotonic()
 
     def _advance(self, now: float) -> None:
-        if not math.isfinite(now):
-            raise ValueError(f"now={now} is not a time")
-        if now < self._latest:
-            raise ValueError(f"now={now} is before {self._latest}: pass a monotonic clock")
-        self._latest = now
+        self._clock.advance(now)
 
     def expire(self, now: float) -> int:
         """Drop the claims that expired by `now`; return how many."""

@@ -111,15 +111,7 @@ def encode_signed(signed: SignedReply) -> bytes:
 
 
 def _extra_fields(data: bytes) -> tuple[Any, Any, Any]:
-    try:
-        obj = msgpack.unpackb(data, raw=False, strict_map_key=True, max_map_len=32, max_array_len=32,
-                              max_str_len=wire.MAX_DATAGRAM_BYTES, max_bin_len=wire.MAX_DATAGRAM_BYTES,
-                              max_ext_len=0)  # fmt: skip
-    # wire.decode_reply has already read these bytes as a map; this is the codec boundary again.
-    except Exception as exc:
-        raise DecodeError(f"reply is not valid msgpack: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise DecodeError("reply is not a msgpack map")
+    obj = wire.unpack_map(data, "reply")
     return obj.get(SIG_FIELD, b""), obj.get(CERT_FIELD, b""), obj.get(PUBLIC_KEY_FIELD, b"")
 
 

@@ -226,11 +226,37 @@ def check_reply(
     """The verdict on a decoded reply from `peer.address` to the request that carried `nonce`."""
     if not hmac.compare_digest(signed.reply.nonce, nonce):
         return _reject(Reason.WRONG_NONCE, "the reply does not carry the nonce of the request")
-    if not signed.signed:
-        return _reject(Reason.UNSIGNED, "the reply has no signature")
+    return check_signed(
+        Signed("reply", signing.REPLY_NAMESPACE, signed_reply.reply_message(signed.reply), signed.signature,
+               signed.reply.timestamp, signed.certificate, signed.reply.record.host_key_fp),
+        peer=peer, known_hosts=known_hosts, now=now, freshness=freshness,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """A signed message from a peer: what it is (for people), its namespace and canonical bytes,
+    the signature, the signed timestamp, the host certificate it came with (b"": none) and the
+    key fingerprint it claims (for a clearer message when the signature does not verify)."""
+
+    what: str
+    namespace: str
+    message: bytes
+    signature: bytes
+    timestamp: float
+    certificate: bytes = b""
+    claimed_fp: str = ""
+
+
+def check_signed(
+    signed: Signed, *, peer: Peer, known_hosts: KnownHosts, now: float, freshness: Freshness = Freshness()
+) -> Verdict:
+    """The verdict on a message `peer` signed with its host key: a key known_hosts lists for the
+    peer's address, or one a listed CA certified for it; within the clock skew allowed."""
+    if not signed.signature:
+        return _reject(Reason.UNSIGNED, f"the {signed.what} has no signature")
     names = ", ".join(peer.lookup_names)
     match = known_hosts.lookup(peer.lookup_names, peer.ssh_port)
-    message = signed_reply.reply_message(signed.reply)
     via = Via.KNOWN_KEY
     if signed.certificate:
         try:
@@ -238,9 +264,9 @@ def check_reply(
         except DecodeError as exc:
             return _reject(Reason.CERT_MALFORMED, str(exc))
         signer = cert.key
-        if not _verifies(signer, signing.REPLY_NAMESPACE, message, signed.signature):
+        if not _verifies(signer, signed.namespace, signed.message, signed.signature):
             return _reject(
-                Reason.BAD_SIGNATURE, "the reply is not signed by the key its certificate certifies", signer
+                Reason.BAD_SIGNATURE, f"the {signed.what} is not signed by the key its certificate certifies", signer
             )
         if match.is_revoked(signer) or match.is_revoked(cert.ca_key):
             return _reject(Reason.REVOKED, f"{signer.fingerprint} or its CA is revoked for {names}", signer)
@@ -252,21 +278,19 @@ def check_reply(
             via = Via.CERTIFICATE
     else:
         candidates = _candidates(match)
-        found = next(
-            (k for k in candidates if _verifies(k, signing.REPLY_NAMESPACE, message, signed.signature)), None
-        )
+        found = next((k for k in candidates if _verifies(k, signed.namespace, signed.message, signed.signature)), None)
         if found is None:
-            return _no_signer(candidates, signed.reply.record.host_key_fp, "reply", names)
+            return _no_signer(candidates, signed.claimed_fp, signed.what, names)
         signer = found
         if match.is_revoked(signer):
             return _reject(
-                Reason.REVOKED, f"the reply is signed by {signer.fingerprint}, revoked for {names}", signer
+                Reason.REVOKED, f"the {signed.what} is signed by {signer.fingerprint}, revoked for {names}", signer
             )
-    skew_s = now - signed.reply.timestamp
-    if abs(skew_s) > freshness.max_skew_s:
-        return _reject(Reason.STALE, f"the reply's timestamp is {skew_s:+.0f} s from this clock", signer)
-    return Verdict(Outcome.ACCEPTED, f"reply signed by {signer.fingerprint} ({via.value}) for {names}", via=via,
-                   key_fingerprint=signer.fingerprint)  # fmt: skip
+    skew_s = now - signed.timestamp
+    if not math.isfinite(skew_s) or abs(skew_s) > freshness.max_skew_s:
+        return _reject(Reason.STALE, f"the {signed.what}'s timestamp is {skew_s:+.0f} s from this clock", signer)
+    return Verdict(Outcome.ACCEPTED, f"{signed.what} signed by {signer.fingerprint} ({via.value}) for {names}",
+                   via=via, key_fingerprint=signer.fingerprint)  # fmt: skip
 
 
 def _candidates(match: Match) -> list[PublicKey]:

@@ -69,7 +69,8 @@ class Reply:
             raise ValueError(f"timestamp {self.timestamp} is not a time")
 
 
-def _unpack_map(data: bytes, what: str) -> dict[str, Any]:
+def unpack_map(data: bytes, what: str) -> dict[str, Any]:
+    """The msgpack map in a datagram, within the datagram bounds; DecodeError otherwise."""
     if len(data) > MAX_DATAGRAM_BYTES:
         raise DecodeError(f"{what} of {len(data)} bytes is over {MAX_DATAGRAM_BYTES}")
     try:
@@ -125,7 +126,7 @@ def encode_request(request: Request, pad_to: int = REQUEST_SIZE_BYTES) -> bytes:
 
 def decode_request(data: bytes) -> Request:
     """Return the request in a datagram; raise DecodeError if it is not one."""
-    obj = _unpack_map(data, "request")
+    obj = unpack_map(data, "request")
     try:
         op = Op(_field(obj, "op", str, "request"))
     except ValueError as exc:
@@ -168,7 +169,7 @@ def encode_reply(reply: Reply) -> bytes:
 
 def decode_reply(data: bytes) -> Reply:
     """Return the reply in a datagram; raise DecodeError if it is not one."""
-    obj = _unpack_map(data, "reply")
+    obj = unpack_map(data, "reply")
     version = _field(obj, "v", int, "reply")
     if version != WIRE_VERSION:
         raise DecodeError(f"reply version {version} is not supported (this reads {WIRE_VERSION})")

@@ -10,7 +10,10 @@ sends the goodbyes for every registered service.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import random
+import secrets
 import signal
 import socket
 import time
@@ -22,16 +25,21 @@ from typing import TYPE_CHECKING
 from zeroconf import InterfaceChoice, IPVersion
 from zeroconf.asyncio import AsyncZeroconf
 
-from ltsp_mesh.core import control, dnssd_lease, hostkey, names, signed_reply, txt, wire
+from ltsp_mesh.core import control, dnssd_lease, hostkey, known_hosts, names, signed_reply, ssh_keys, txt, wire
+from ltsp_mesh.core.broker import answer, relay
+from ltsp_mesh.core.broker.request import BrokerRequest
+from ltsp_mesh.core.client_settings import Trust
 from ltsp_mesh.core.control import ControlOp, ControlRequest, DrainState
 from ltsp_mesh.core.legacy_xml import ServerReport
 from ltsp_mesh.core.mesh_conf import ServeSettings
 from ltsp_mesh.core.pending import DEFAULT_CLAIM_TTL_S, PendingLedger
-from ltsp_mesh.core.ratelimit import RateLimiter
 from ltsp_mesh.core.record import Load, ServerRecord, ServerState, record_from_load
+from ltsp_mesh.core.trust_policy import TrustPolicy
 from ltsp_mesh.core.wire import Op, Request
 from ltsp_mesh.errors import ConfigError, DecodeError, MeshError
-from ltsp_mesh.shell import atomic, keys, netif, respond_tcp, respond_udp
+from ltsp_mesh.shell import atomic, keys, netif, respond_tcp, respond_udp, trust_store
+from ltsp_mesh.shell.broker import endpoint as broker_endpoint
+from ltsp_mesh.shell.broker.live_view import LiveView
 from ltsp_mesh.shell import control as control_socket
 from ltsp_mesh.shell.announce import Announcer
 from ltsp_mesh.shell.keys import HostKey
@@ -45,11 +53,10 @@ log = logging.getLogger(__name__)
 
 MACHINE_ID_PATHS = ("/etc/machine-id", "/var/lib/dbus/machine-id")
 DRAIN_FILE = "drain.json"
-# One client claims once per login screen; a storm of 1400 clients over two minutes sends a
-# server about one new claim a second. Ten a second overall, with bursts, is plenty.
-CLAIMS_PER_SOURCE_PER_S = 0.2
-CLAIMS_BURST = 3.0
-CLAIMS_PER_S = 10.0
+# How long a thin client's request may wait for the broker's view to be refreshed: the hook
+# gives its first broker half of LDM_LB_TIMEOUT_MS (200 ms by default), and a refresh is ready
+# within a LAN round trip, or live_view.READY_WAIT_S when a server died.
+BROKER_WAIT_S = 0.15
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,17 +162,23 @@ class Runtime:
     """The running daemon's mutable state: the latest reading, drain state, claims, counters."""
 
     def __init__(
-        self, identity: Identity, settings: ServeSettings, load: Load, drain: DrainState, ledger: PendingLedger
+        self,
+        identity: Identity,
+        settings: ServeSettings,
+        load: Load,
+        drain: DrainState,
+        ledger: PendingLedger,
+        members: known_hosts.KnownHosts = known_hosts.KnownHosts(),
+        strict: bool = False,
     ) -> None:
         self.identity, self.settings = identity, settings
         self.load, self.drain, self.ledger = load, drain, ledger
         self.counters: Counter[str] = Counter()
         self.wake = asyncio.Event()
         self.snapshot = _snapshot(load, identity, settings, drain, ledger.count(time.monotonic()))
-        # Claims get a budget of their own, far below the query budget: a claim counts as a
+        # Claims get budgets of their own, far below the query budget: a claim counts as a
         # login for minutes, so a flood of them would push honest clients away.
-        self.claim_limiter = RateLimiter(per_source_per_s=CLAIMS_PER_SOURCE_PER_S, per_source_burst=CLAIMS_BURST,
-                                         global_per_s=CLAIMS_PER_S)  # fmt: skip
+        self.claims = relay.ClaimState.new(ledger, members, strict=strict)
         self.service_name = identity.service
 
     def update(self, *, load: Load | None = None, drain: DrainState | None = None) -> None:
@@ -175,27 +188,28 @@ class Runtime:
         pending = self.ledger.count(time.monotonic())
         self.snapshot = _snapshot(self.load, self.identity, self.settings, self.drain, pending)
 
-    def serve_request(self, request: Request, source: str) -> ServerRecord:
+    def serve_request(self, request: Request, datagram: bytes, source: str) -> ServerRecord:
         """Act on a direct query (a claim counts a pending login) and return the record to send."""
         now = time.monotonic()
         if request.op is Op.CLAIM:
-            if self.drain.draining:
-                self.counters["claims_refused_draining"] += 1
-            # Only a new claim spends the budget: renewing one's own claim never raises pend.
-            elif not self.ledger.holds(source, now) and not self.claim_limiter.allow(source, now):
-                self.counters["claims_rate_limited"] += 1
+            try:
+                relayed = relay.decode(datagram, request)
+            except DecodeError:
+                verdict = relay.Verdict.RELAY_MALFORMED
             else:
-                outcome = self.ledger.claim(source, now)
-                self.counters[f"claims_{outcome.value.replace('-', '_')}"] += 1
+                verdict = relay.admit(request, relayed, source=source, draining=self.drain.draining,
+                                      state=self.claims, now=now, wall_now=time.time())  # fmt: skip
+            self.counters[f"claims_{verdict.value}"] += 1
         pending = self.ledger.count(now)
         if pending != self.snapshot.record.pending:
             self.update()
         return self.snapshot.record
 
-    def answer(self, request: Request, request_size: int, source: str) -> bytes | None:
+    def answer(self, request: Request, datagram: bytes, source: str) -> bytes | None:
         """The reply datagram to a direct query (signed when there is a host key), or None when
         it would be larger than the request."""
-        record = self.serve_request(request, source)
+        request_size = len(datagram)
+        record = self.serve_request(request, datagram, source)
         now = time.time()
         key = self.identity.host_key
         if key is None:
@@ -233,6 +247,49 @@ class Runtime:
         return self.status()
 
 
+def _trust(site: known_hosts.KnownHosts, identity: Identity) -> tuple[TrustPolicy, known_hosts.KnownHosts]:
+    """The broker's trust policy (the site's known hosts, plus this server itself) and the
+    members whose relayed claims it believes. Known-hosts trust when the site lists keys."""
+    mode = TrustPolicy.of(Trust.AUTO, site).mode
+    members = site
+    if identity.host_key is not None:
+        own = known_hosts.Listing(tuple(i.address for i in identity.interfaces),
+                                  ssh_keys.ed25519_public_key(identity.host_key.private.public_key()))  # fmt: skip
+        members = known_hosts.KnownHosts(site.entries + known_hosts.parse(known_hosts.format_known_hosts([own])).entries)
+    if mode is not Trust.KNOWN_HOSTS:
+        log.warning("the known hosts (KNOWN_HOSTS in mesh.conf) list no host key: the broker hands out any server "
+                    "that answers, and believes any relayed claim; run `ltsp-mesh known-hosts --accept-new` on a "
+                    "server and ltsp-update-sshkeys")  # fmt: skip
+    return TrustPolicy(mode, members), members
+
+
+def _client_networks(local: str, interfaces: tuple[netif.Interface, ...]) -> list[str]:
+    """The networks a client that connected to `local` is on: those of the interface it reached."""
+    try:
+        address = ipaddress.ip_address(local)
+    except ValueError:
+        return []
+    return [i.network for i in interfaces if address in ipaddress.ip_network(i.network)]
+
+
+def _broker_decide(live: LiveView, runtime: Runtime) -> broker_endpoint.Decide:
+    """The broker's answer to one thin client: a view fit to answer from, the core's decision,
+    the claim relayed."""
+    rng = random.Random(secrets.randbits(64))
+
+    async def decide(request: BrokerRequest, client: str, local: str) -> answer.Reply:
+        loop = asyncio.get_running_loop()
+        await live.ready(loop.time() + BROKER_WAIT_S)
+        reply = answer.handle(request, live.view, client=client, now=loop.time(), rng=rng,
+                              client_networks=_client_networks(local, runtime.identity.interfaces))  # fmt: skip
+        runtime.counters.update(reply.counters)
+        if reply.claim is not None:
+            live.relay_claim(client, reply.claim)
+        return reply
+
+    return decide
+
+
 async def run(
     settings: ServeSettings,
     *,
@@ -253,7 +310,9 @@ async def run(
     sampler: Sampler = FileSampler(load_file) if load_file else SystemSampler()
     drain = await asyncio.to_thread(read_drain_state, Path(settings.state_dir))
     first = await asyncio.to_thread(sampler.sample)
-    runtime = Runtime(identity, settings, first.load, drain, PendingLedger(ttl_s=claim_ttl_s))
+    site = await asyncio.to_thread(trust_store.read_server_known_hosts, settings.known_hosts)
+    policy, members = _trust(site, identity)
+    runtime = Runtime(identity, settings, first.load, drain, PendingLedger(ttl_s=claim_ttl_s), members, policy.strict)
     if drain.draining:
         log.info("draining since a previous run%s", f": {drain.reason}" if drain.reason else "")
     notifier = Notifier()
@@ -284,6 +343,7 @@ async def run(
     udp: list[asyncio.DatagramTransport] = []
     servers: list[asyncio.AbstractServer] = []
     aiozc: AsyncZeroconf | None = None
+    live: LiveView | None = None
     try:
         for host in bind_hosts:
             udp.append(await respond_udp.start(host, settings.query_port, runtime.answer, counters))
@@ -303,6 +363,14 @@ async def run(
             addresses=[i.address for i in identity.interfaces],
             key=identity.host_key.private if identity.host_key else None,
         )
+        live = LiveView(aiozc, networks=[i.network for i in identity.interfaces], policy=policy,
+                        host_key=identity.host_key, counters=counters)  # fmt: skip
+        await live.start()
+        endpoint = broker_endpoint.Endpoint(_broker_decide(live, runtime), counters)
+        for host in bind_hosts:
+            servers.append(await broker_endpoint.start(host, settings.broker_port, endpoint))
+        log.info("answering thin clients' get_hosts on %s TCP port %d (broker, %s trust)", ", ".join(bind_hosts),
+                 settings.broker_port, "known-hosts" if policy.strict else "any")  # fmt: skip
         await announcer.register(runtime.snapshot.record, time.monotonic())
         runtime.service_name = announcer.registered_name
         if registrar is not None:
@@ -346,6 +414,8 @@ async def run(
     finally:
         if registrar is not None:
             await registrar.stop()  # removes the DNS records, within a few seconds at most
+        if live is not None:
+            await live.stop()
         if aiozc is not None:
             await aiozc.async_close()
         for transport in udp:

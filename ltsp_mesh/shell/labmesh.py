@@ -65,6 +65,8 @@ def start_server(
                      "--state-dir", str(state_dir(lab, host)),
                      "--control-socket", str(control_path(lab, host)),
                      "--host-key", str(key),
+                     # The lab's own known hosts, never the machine's /etc/ssh/ssh_known_hosts.
+                     "--known-hosts", str(known_hosts_path(lab)),
                      "--config", str(_empty_config(lab)), *args)  # fmt: skip
     return lab.spawn(host, argv, env=env, log_name=f"serve-{host}")
 
@@ -85,9 +87,15 @@ def ensure_host_key(lab: Lab, host: str) -> Path:
     return path
 
 
+def known_hosts_path(lab: Lab) -> Path:
+    """The lab's known_hosts: what its clients (LDM_LB_KNOWN_HOSTS) and its daemons check."""
+    return Path(lab.env.get("LDM_LB_KNOWN_HOSTS") or _workdir(lab) / "ssh_known_hosts")
+
+
 def trust(lab: Lab, *hosts: str) -> None:
-    """List `hosts`' keys under their lab addresses in the lab's known_hosts (what clients check)."""
-    path = Path(lab.env["LDM_LB_KNOWN_HOSTS"])
+    """List `hosts`' keys under their lab addresses in the lab's known_hosts (what clients check;
+    daemons started after this check servers and relaying brokers against it too)."""
+    path = known_hosts_path(lab)
     lines = [f"{lab.address(h)} {Path(str(ensure_host_key(lab, h)) + '.pub').read_text().strip()}\n" for h in hosts]
     with path.open("a") as handle:
         handle.writelines(lines)

@@ -7,7 +7,7 @@ import logging
 import secrets
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ltsp_mesh.core import signed_reply, wire
@@ -42,6 +42,7 @@ class _Replies(asyncio.DatagramProtocol):
     rejected: dict[str, str] = field(default_factory=dict)  # address -> why its reply was not believed
     counters: Counter[str] = field(default_factory=Counter)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    on_answer: Callable[[Answered], None] | None = None
 
     def error_received(self, exc: Exception) -> None:
         # asyncio reports send failures (and ICMP errors) here rather than to sendto's caller.
@@ -70,7 +71,10 @@ class _Replies(asyncio.DatagramProtocol):
             return
         del self.pending[nonce]
         elapsed_ms = (asyncio.get_running_loop().time() - waiting.sent_at) * 1000
-        self.answered.append(Answered(waiting.target.discovered, addr[0], reply.reply.record, round(elapsed_ms, 2), reply))
+        answer = Answered(waiting.target.discovered, addr[0], reply.reply.record, round(elapsed_ms, 2), reply)
+        self.answered.append(answer)
+        if self.on_answer is not None:
+            self.on_answer(answer)
         if not self.pending:
             self.done.set()
 
@@ -81,14 +85,16 @@ async def query_all(
     counters: Counter[str],
     policy: TrustPolicy = TRUST_ANY,
     want_key: bool = False,
+    on_answer: Callable[[Answered], None] | None = None,
 ) -> tuple[list[Answered], dict[str, str]]:
     """Send `stats` to every target at once; return the believed replies that came back by
     `deadline`, and why the others' replies were not believed (by address). With `want_key`,
-    servers are asked to send their public host key along."""
+    servers are asked to send their public host key along; `on_answer` hears of each believed
+    reply the moment it arrives (the broker's view does not wait for the slowest)."""
     if not targets:
         return [], {}
     loop = asyncio.get_running_loop()
-    protocol = _Replies(pending={}, policy=policy)
+    protocol = _Replies(pending={}, policy=policy, on_answer=on_answer)
     transport, _ = await loop.create_datagram_endpoint(lambda: protocol, local_addr=("0.0.0.0", 0))
     try:
         for target in targets:

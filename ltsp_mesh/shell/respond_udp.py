@@ -16,10 +16,10 @@ from ltsp_mesh.errors import DecodeError
 log = logging.getLogger(__name__)
 
 
-# Given a decoded request, the size it arrived in and its source address, the daemon acts on it
-# (a claim updates the pending ledger) and returns the reply datagram, or None when the reply
+# Given a decoded request, the datagram it arrived in and its source address, the daemon acts on
+# it (a claim updates the pending ledger) and returns the reply datagram, or None when the reply
 # would be larger than the request.
-Answer = Callable[[wire.Request, int, str], bytes | None]
+Answer = Callable[[wire.Request, bytes, str], bytes | None]
 
 
 class QueryProtocol(asyncio.DatagramProtocol):
@@ -45,7 +45,7 @@ class QueryProtocol(asyncio.DatagramProtocol):
             self._counters["udp_dropped_malformed"] += 1
             log.debug("dropped a datagram from %s: %s", addr[0], exc)
             return
-        reply = self._answer(request, len(data), addr[0])
+        reply = self._answer(request, data, addr[0])
         if reply is None:
             self._counters["udp_dropped_unpadded"] += 1
             log.debug("dropped an unpadded request from %s (%d bytes)", addr[0], len(data))

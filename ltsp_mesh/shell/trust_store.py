@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import glob
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -45,3 +47,30 @@ def policy(settings: ClientSettings) -> TrustPolicy:
             log.warning("%s lists no host keys: accepting any server (LDM_LB_TRUST=auto); run "
                         "`ltsp-mesh known-hosts` on a server and ltsp-update-sshkeys", Path(settings.known_hosts_path))  # fmt: skip
     return chosen
+
+
+def read_server_known_hosts(patterns: Sequence[str]) -> known_hosts.KnownHosts:
+    """A server's known hosts: every file the patterns name (KNOWN_HOSTS in mesh.conf), merged,
+    at most MAX_KNOWN_HOSTS_BYTES in all. Missing files are simply absent."""
+    texts: list[str] = []
+    budget = MAX_KNOWN_HOSTS_BYTES
+    for path in [p for pattern in patterns for p in (sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern])]:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(budget + 1)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("cannot read %s: %s", path, exc.strerror)
+            continue
+        if len(data) > budget:
+            log.warning("the known hosts files are over %d bytes in all: %s is read in part", MAX_KNOWN_HOSTS_BYTES, path)
+            data = data[:budget]
+        budget -= len(data)
+        texts.append(data.decode("utf-8", "replace"))
+        if budget <= 0:
+            break
+    parsed = known_hosts.parse("\n".join(texts))
+    if parsed.skipped:
+        log.info("known hosts: %d lines skipped", parsed.skipped)
+    return parsed

@@ -22,8 +22,8 @@ REPORT = ServerReport(hostname="app1", server_id="abc123", state=ServerState.UP,
                       capacity=4, ssh_port=22)  # fmt: skip
 
 
-def _unsigned(request: wire.Request, size: int, source: str) -> bytes | None:
-    return wire.reply_to(request, size, RECORD, 1.0)
+def _unsigned(request: wire.Request, datagram: bytes, source: str) -> bytes | None:
+    return wire.reply_to(request, len(datagram), RECORD, 1.0)
 
 
 class _Client(asyncio.DatagramProtocol):
@@ -160,9 +160,9 @@ def test_record_fixture_is_consistent() -> None:
 async def test_udp_responder_hands_each_request_and_its_source_to_the_daemon() -> None:
     seen: list[tuple[wire.Op, str]] = []
 
-    def answer(request: wire.Request, size: int, source: str) -> bytes | None:
+    def answer(request: wire.Request, datagram: bytes, source: str) -> bytes | None:
         seen.append((request.op, source))
-        return _unsigned(request, size, source)
+        return _unsigned(request, datagram, source)
 
     transport = await respond_udp.start("127.0.0.1", 0, answer, Counter())
     try:

@@ -1,0 +1,143 @@
+"""A broker's view of the mesh: each server's latest answer plus the picks it made since.
+
+The broker ranks thousands of requests a minute on figures it refreshes about once a second.
+Between two refreshes, every request would see the same figures and a plain ranking would
+send them all to the same emptiest server: the herd the simulator measures. So the broker
+counts its own picks at once. A pick is *in flight* from the moment the broker hands a server
+out until the server's reply to the claim comes back (the reply's `pend` then counts it) or
+PICK_HOLD_S passes without one (the claim was lost; the next refresh tells the truth).
+Rules:
+- One live pick per client: a client that asks again moves its pick, it never counts twice.
+- A server that did not answer the latest refresh is not in the view: it is never handed out.
+- Pure: time is passed in (monotonic seconds, never going back), as in PendingLedger.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from ltsp_mesh.core.monotonic import Monotonic
+from ltsp_mesh.core.services import Answered
+
+# A claim's reply comes back within one round trip on a LAN (about a millisecond); a claim that
+# has no reply after a second was lost, and by then a refresh has shown the server's own count.
+PICK_HOLD_S: Final = 1.0
+# The figures a request may be answered from: refreshed at most this long ago (the issue's
+# "fresh within about 1 s while requests come in").
+FRESH_S: Final = 1.0
+# While requests keep coming, the next refresh starts this early, so that no request has to
+# wait for one.
+REFRESH_AHEAD_S: Final = 0.8
+# A site of 4094 thin clients (a /20) picking within one hold time is the most a broker can
+# have in flight; more are refused rather than grown (bounded memory whatever arrives).
+MAX_PICKS: Final = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """A client handed `server` first at `at`, whose claim is not yet answered."""
+
+    server: str
+    at: float
+
+
+class MeshView:
+    """Servers by key (their DNS-SD instance name) and the broker's picks in flight."""
+
+    def __init__(self, *, pick_hold_s: float = PICK_HOLD_S, max_picks: int = MAX_PICKS) -> None:
+        if not (math.isfinite(pick_hold_s) and pick_hold_s > 0):
+            raise ValueError(f"pick_hold_s={pick_hold_s} must be a positive number of seconds")
+        if max_picks < 1:
+            raise ValueError(f"max_picks={max_picks} must be at least 1")
+        self.pick_hold_s = pick_hold_s
+        self.max_picks = max_picks
+        self._servers: dict[str, Answered] = {}
+        self._picks: dict[str, Pick] = {}  # client -> its pick, in the order made
+        self._clock = Monotonic()
+        self.refreshed_at = -math.inf
+
+    def _advance(self, now: float) -> None:
+        self._clock.advance(now)
+        # Picks are made in time order, so the stale ones are at the front.
+        while self._picks:
+            client, pick = next(iter(self._picks.items()))
+            if now - pick.at < self.pick_hold_s:
+                break
+            del self._picks[client]
+
+    def refreshed(self, answers: Iterable[tuple[str, Answered]], now: float) -> None:
+        """A refresh finished at `now`: these servers answered; every other one is gone."""
+        self._advance(now)
+        self._servers = dict(answers)
+        self.refreshed_at = now
+        self._picks = {c: p for c, p in self._picks.items() if p.server in self._servers}
+
+    def observe(self, server: str, answer: Answered, now: float) -> None:
+        """A fresh answer from one server between refreshes (a claim's reply)."""
+        self._advance(now)
+        self._servers[server] = answer
+
+    def forget(self, server: str, now: float) -> None:
+        """`server` said goodbye (or left the browse): it is handed out no more."""
+        self._advance(now)
+        self._servers.pop(server, None)
+        self._picks = {c: p for c, p in self._picks.items() if p.server != server}
+
+    def pick(self, client: str, server: str, now: float) -> bool:
+        """Count that `client` was handed `server` first; False when too many are in flight."""
+        self._advance(now)
+        if server not in self._servers:
+            raise ValueError(f"{server!r} is not in the view")
+        if client not in self._picks and len(self._picks) >= self.max_picks:
+            return False
+        self._picks.pop(client, None)
+        self._picks[client] = Pick(server, now)
+        return True
+
+    def acknowledge(self, client: str, server: str, answer: Answered | None, now: float) -> None:
+        """The server answered `client`'s claim: its own count now holds the pick."""
+        self._advance(now)
+        held = self._picks.get(client)
+        if held is not None and held.server == server:
+            del self._picks[client]
+        if answer is not None and server in self._servers:
+            self._servers[server] = answer
+
+    def in_flight(self, now: float) -> dict[str, int]:
+        """Picks not yet answered, by server."""
+        self._advance(now)
+        counts: dict[str, int] = {}
+        for pick in self._picks.values():
+            counts[pick.server] = counts.get(pick.server, 0) + 1
+        return counts
+
+    def servers(self, now: float) -> list[tuple[str, Answered]]:
+        """Every server in the view, its pending count raised by the picks in flight to it."""
+        counts = self.in_flight(now)
+        result = []
+        for key, answer in sorted(self._servers.items()):
+            extra = counts.get(key, 0)
+            if extra:
+                record = dataclasses.replace(answer.record, pending=answer.record.pending + extra)
+                answer = dataclasses.replace(answer, record=record)
+            result.append((key, answer))
+        return result
+
+    def age_s(self, now: float) -> float:
+        """Seconds since the last refresh finished (infinite before the first)."""
+        return now - self.refreshed_at
+
+    def needs_refresh(self, now: float) -> bool:
+        """True when a request at `now` should start a refresh (it may still be answered)."""
+        return self.age_s(now) >= REFRESH_AHEAD_S
+
+    def fresh(self, now: float) -> bool:
+        """True when a request at `now` may be answered from the view as it is."""
+        return self.age_s(now) < FRESH_S
+
+    def __len__(self) -> int:
+        return len(self._servers)

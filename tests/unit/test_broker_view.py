@@ -1,0 +1,114 @@
+"""core/broker/view.py: the broker's view, its picks in flight, and when it must refresh."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ltsp_mesh.core.broker.view import FRESH_S, MAX_PICKS, PICK_HOLD_S, REFRESH_AHEAD_S, MeshView
+from tests.unit.fleet import server
+
+A, B = server("a", pending=1), server("b")
+
+
+def view_of(*answers: object, now: float = 0.0) -> MeshView:
+    view = MeshView()
+    view.refreshed([(a.discovered.instance, a) for a in answers], now)  # type: ignore[attr-defined]
+    return view
+
+
+def pending(view: MeshView, now: float) -> dict[str, int]:
+    return {key.split(".")[0]: a.record.pending for key, a in view.servers(now)}
+
+
+def test_a_pick_counts_as_pending_at_once() -> None:
+    view = view_of(A, B)
+    view.pick("10.0.0.9", A.discovered.instance, 0.1)
+    assert pending(view, 0.1) == {"a": 2, "b": 0}
+
+
+def test_a_client_that_asks_again_moves_its_pick_and_never_counts_twice() -> None:
+    view = view_of(A, B)
+    view.pick("10.0.0.9", A.discovered.instance, 0.1)
+    view.pick("10.0.0.9", A.discovered.instance, 0.2)
+    assert pending(view, 0.2) == {"a": 2, "b": 0}
+    view.pick("10.0.0.9", B.discovered.instance, 0.3)
+    assert pending(view, 0.3) == {"a": 1, "b": 1}
+
+
+def test_an_acknowledged_claim_replaces_the_pick_with_the_servers_own_count() -> None:
+    view = view_of(A, B)
+    view.pick("10.0.0.9", B.discovered.instance, 0.1)
+    view.acknowledge("10.0.0.9", B.discovered.instance, server("b", pending=1), 0.2)
+    assert pending(view, 0.2) == {"a": 1, "b": 1}
+
+
+def test_a_pick_with_no_answer_is_dropped_after_the_hold_time() -> None:
+    view = view_of(A, B)
+    view.pick("10.0.0.9", B.discovered.instance, 0.1)
+    assert pending(view, 0.1 + PICK_HOLD_S - 0.01)["b"] == 1
+    assert pending(view, 0.1 + PICK_HOLD_S)["b"] == 0
+
+
+def test_a_server_missing_from_a_refresh_is_gone_with_its_picks() -> None:
+    view = view_of(A, B)
+    view.pick("10.0.0.9", B.discovered.instance, 0.1)
+    view.refreshed([(A.discovered.instance, A)], 0.5)
+    assert pending(view, 0.5) == {"a": 1}
+    assert view.in_flight(0.5) == {}
+
+
+def test_a_late_answer_puts_a_server_back() -> None:
+    view = view_of(A)
+    view.observe(B.discovered.instance, B, 0.1)
+    assert set(pending(view, 0.1)) == {"a", "b"}
+
+
+def test_a_goodbye_removes_a_server_at_once() -> None:
+    view = view_of(A, B)
+    view.forget(A.discovered.instance, 0.1)
+    assert set(pending(view, 0.1)) == {"b"}
+
+
+def test_picking_a_server_outside_the_view_is_a_bug() -> None:
+    with pytest.raises(ValueError):
+        view_of(A).pick("10.0.0.9", "nowhere", 0.1)
+
+
+def test_picks_in_flight_are_bounded() -> None:
+    view = MeshView(max_picks=3)
+    view.refreshed([(A.discovered.instance, A)], 0.0)
+    assert all(view.pick(f"10.0.0.{i}", A.discovered.instance, 0.1) for i in range(3))
+    assert not view.pick("10.0.0.99", A.discovered.instance, 0.1)
+    assert view.pick("10.0.0.1", A.discovered.instance, 0.2)  # a client already counted may move
+    assert MAX_PICKS >= 1400  # Rudolfo's whole site fits
+
+
+def test_a_new_view_must_refresh_before_it_answers() -> None:
+    view = MeshView()
+    assert view.needs_refresh(0.0) and not view.fresh(0.0)
+
+
+def test_the_refresh_starts_ahead_of_the_view_going_stale() -> None:
+    view = view_of(A, now=10.0)
+    assert view.fresh(10.0 + REFRESH_AHEAD_S) and view.needs_refresh(10.0 + REFRESH_AHEAD_S)
+    assert not view.needs_refresh(10.0 + REFRESH_AHEAD_S - 0.01)
+    assert not view.fresh(10.0 + FRESH_S)
+
+
+def test_time_going_back_is_a_bug() -> None:
+    view = view_of(A, now=5.0)
+    with pytest.raises(ValueError):
+        view.servers(4.0)
+
+
+@given(st.lists(st.tuples(st.integers(0, 20), st.sampled_from("ab"), st.integers(0, 50)), max_size=60))
+def test_in_flight_picks_never_exceed_the_clients_that_picked(picks: list[tuple[int, str, int]]) -> None:
+    view = view_of(A, B)
+    now = 0.0
+    for client, name, step_ms in picks:
+        now += step_ms / 1000
+        view.pick(f"10.0.0.{client}", server(name).discovered.instance, now)
+        counts = view.in_flight(now)
+        assert sum(counts.values()) <= len({c for c, _, _ in picks})
