@@ -44,6 +44,8 @@ MAX_CONNECTIONS_PER_SOURCE: Final = 8
 REQUESTS_PER_SOURCE_PER_S: Final = 10.0
 REQUESTS_BURST: Final = 20.0
 REQUESTS_PER_S: Final = 2000.0
+# A refused connection's request is read for this long at most before the 503 goes out.
+OVER_LIMIT_READ_S: Final = 0.1
 
 # Given the request, the client's address and the address it connected to: the reply.
 Decide = Callable[[BrokerRequest, str, str], Awaitable[Reply]]
@@ -83,6 +85,13 @@ class Endpoint:
         try:
             if total >= self.limits.max_connections or self.open[client] > self.limits.max_per_source:
                 self.counters["broker_connections_over_limit"] += 1
+                # Take in what the client sent at once: closing with its request unread would
+                # reset the connection, and the hook would never see why.
+                try:
+                    async with asyncio.timeout(OVER_LIMIT_READ_S):
+                        await reader.read(MAX_HEAD_BYTES)
+                except TimeoutError:
+                    pass
                 await self._send_raw(writer, answer.refusal(503, "too many connections; try another broker"))
                 return
             conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
