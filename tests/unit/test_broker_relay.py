@@ -94,11 +94,18 @@ def test_a_changed_client_breaks_the_signature() -> None:
     assert claim(msgpack.packb(fields), MEMBER, state()) is Verdict.RELAY_UNTRUSTED
 
 
-def test_under_trust_any_relayed_claims_spend_the_relaying_sources_budget() -> None:
+def test_under_trust_any_relayed_claims_count_within_the_relaying_sources_budget() -> None:
     st_ = state(strict=False)
-    verdicts = [claim(relayed(client=f"10.0.1.{i}", key=None), ROGUE, st_) for i in range(10)]
-    assert verdicts.count(Verdict.NEW) == int(relay.CLAIMS_BURST)
-    assert verdicts[-1] is Verdict.RATE_LIMITED and st_.ledger.count(1.0) == int(relay.CLAIMS_BURST)
+    verdicts = [claim(relayed(client=f"10.{i // 250}.1.{i % 250}", key=None), ROGUE, st_) for i in range(300)]
+    assert verdicts.count(Verdict.NEW) == int(relay.MEMBER_CLAIMS_BURST)
+    assert verdicts[-1] is Verdict.RATE_LIMITED and st_.ledger.count(1.0) == int(relay.MEMBER_CLAIMS_BURST)
+
+
+def test_clients_own_claims_keep_the_strict_budget() -> None:
+    st_ = state(strict=False)
+    plain = wire.encode_request(wire.Request(wire.Op.CLAIM, NONCE))
+    verdicts = [claim(plain, f"10.0.2.{i}", st_) for i in range(20)]
+    assert verdicts.count(Verdict.NEW) == int(relay.CLAIMS_PER_S)  # the global cap of plain claims
 
 
 def test_a_members_budget_is_bounded_too() -> None:

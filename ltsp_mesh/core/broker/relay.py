@@ -11,7 +11,7 @@ names the client's address, plus three optional fields, ignored by servers that 
 The request is padded like every other, so the reply is never larger than the claim. The
 server counts it for the client only when the broker is a mesh member: a key its own known
 hosts list for the broker's address signed it, within the clock skew trust allows. With no
-known hosts at all (trust any), it counts within the claim rate limits of the relaying source.
+known hosts at all (trust any), it counts within the relaying source's claim rate limits.
 Pure; `admit` is the server's whole decision for a claim, rule by rule.
 """
 
@@ -109,9 +109,9 @@ def check(claim: RelayedClaim, *, broker: str, known_hosts: KnownHosts, now: flo
     return trust.check_signed(signed, peer=trust.Peer(broker), known_hosts=known_hosts, now=now)
 
 
-# A member broker relays its clients' claims: a storm of 1000 logins through one broker to 30
-# servers is about 35 claims per server in seconds. Generous, but bounded: a compromised member
-# can raise `pend` no faster than this.
+# A broker relays its clients' claims: a storm of 1000 logins through one broker to 30 servers
+# is about 35 claims per server in seconds. Generous, but bounded: a compromised member (or,
+# under trust any, any host) can raise `pend` no faster than this.
 MEMBER_CLAIMS_PER_S: Final = 50.0
 MEMBER_CLAIMS_BURST: Final = 200.0
 # One client claims once per login screen; a storm of 1400 clients over two minutes sends a
@@ -174,9 +174,8 @@ def admit(
     Rules, in order:
     1. A draining server takes no claim.
     2. A claim naming no client (or its own source) is the client's own: keyed by `source`.
-    3. A relayed claim must name an IP address; under known-hosts trust it must be signed by
-       a member, whose budget it spends; under trust any it spends the relaying source's
-       ordinary claim budget.
+    3. A relayed claim must name an IP address and spends the relaying broker's budget (a
+       broker relays a whole storm); under known-hosts trust it must be signed by a member.
     4. Renewing a live claim spends no budget (it never raises `pend`); a new one does.
     5. The ledger then counts it, one per client.
     """
@@ -188,11 +187,10 @@ def admit(
             client = str(ipaddress.ip_address(request.client))
         except ValueError:
             return Verdict.RELAY_MALFORMED
-        if state.strict:
-            if relayed is None or not check(relayed, broker=source, known_hosts=state.known_hosts,
-                                            now=wall_now).accepted:  # fmt: skip
-                return Verdict.RELAY_UNTRUSTED
-            budget = state.members
+        if state.strict and (relayed is None or not check(relayed, broker=source, known_hosts=state.known_hosts,
+                                                          now=wall_now).accepted):  # fmt: skip
+            return Verdict.RELAY_UNTRUSTED
+        budget = state.members
     if not state.ledger.holds(client, now) and not budget.allow(source, now):
         return Verdict.RATE_LIMITED
     outcome = state.ledger.claim(client, now)
