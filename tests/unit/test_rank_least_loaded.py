@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 import random
 
-from ltsp_mesh.core.client_settings import ClientSettings
-from ltsp_mesh.core.rank import least_loaded
+from ltsp_mesh.core.client_settings import Algorithm, ClientSettings
+from ltsp_mesh.core.rank import ALGORITHMS, INFORMED_ALGORITHMS, least_loaded
 from ltsp_mesh.core.record import ServerState
 from ltsp_mesh.core.services import Answered
 
@@ -186,3 +186,23 @@ def test_same_seed_gives_the_same_order() -> None:
 
 def test_no_servers_gives_an_empty_list() -> None:
     assert least_loaded.rank([], settings=SETTINGS, mac=MAC, rng=random.Random(0)) == []
+
+
+def test_an_informed_ranker_never_puts_the_fullest_of_three_drawn_first() -> None:
+    # With three servers all are drawn: the informed rule (a broker's) always takes the emptiest.
+    servers = [server("empty", sessions=0), server("half", sessions=4), server("full", sessions=8)]
+    for seed in range(200):
+        order = least_loaded.rank_informed(servers, settings=ClientSettings(), mac="", rng=random.Random(seed))
+        assert order[0].record.server_id == "empty"
+
+
+def test_the_client_side_rule_still_draws_two() -> None:
+    # Best of two: the emptiest of three is drawn in a pair only about two times in three.
+    servers = [server("empty", sessions=0), server("half", sessions=4), server("full", sessions=8)]
+    firsts = first_picks(lambda rng: least_loaded.rank(servers, settings=ClientSettings(), mac="", rng=rng), 3000)
+    assert 0.6 < firsts["empty"] / 3000 < 0.73
+
+
+def test_the_broker_table_differs_from_the_clients_only_in_least_loaded() -> None:
+    differing = {a for a in ALGORITHMS if ALGORITHMS[a] is not INFORMED_ALGORITHMS[a]}
+    assert differing == {Algorithm.LEAST_LOADED}

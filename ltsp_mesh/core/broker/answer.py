@@ -62,7 +62,7 @@ def listed(
     """The servers to hand `client` out, best first, at most LDM_LB_HOSTS of them."""
     keys = {id(answer): key for key, answer in servers}
     ranked = rank.rank([a for _, a in servers], settings=request.settings, mac=hashing_mac(request, client),
-                       rng=rng)  # fmt: skip
+                       rng=rng, informed=True)  # fmt: skip
     result = [
         Listed(keys[id(a)], services.choose_address(a.discovered.addresses, client_networks) or a.address, a)
         for a in ranked

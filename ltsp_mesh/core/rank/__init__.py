@@ -18,13 +18,21 @@ ALGORITHMS: Final[Mapping[Algorithm, RankFunction]] = {
     Algorithm.LEAST_LOADED: least_loaded.rank,
     Algorithm.CHOOSER: chooser.rank,
 }
+# What a broker ranks with: it counts its own picks at once (least_loaded.INFORMED_CHOICES).
+INFORMED_ALGORITHMS: Final[Mapping[Algorithm, RankFunction]] = {
+    **ALGORITHMS,
+    Algorithm.LEAST_LOADED: least_loaded.rank_informed,
+}
 
 
 def rank(
-    answered: Sequence[Answered], *, settings: ClientSettings, mac: str, rng: random.Random
+    answered: Sequence[Answered], *, settings: ClientSettings, mac: str, rng: random.Random, informed: bool = False
 ) -> list[Answered]:
-    """The list to print, best first, by the algorithm `settings` names; never a draining server."""
-    return ALGORITHMS[settings.algorithm](answered, settings=settings, mac=mac, rng=rng)
+    """The list to print, best first, by the algorithm `settings` names; never a draining server.
+
+    `informed`: the figures already hold every pick the caller made (a broker's view)."""
+    table = INFORMED_ALGORITHMS if informed else ALGORITHMS
+    return table[settings.algorithm](answered, settings=settings, mac=mac, rng=rng)
 
 
-__all__ = ["ALGORITHMS", "RankFunction", "rank"]
+__all__ = ["ALGORITHMS", "INFORMED_ALGORITHMS", "RankFunction", "rank"]
