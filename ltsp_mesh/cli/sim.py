@@ -30,8 +30,11 @@ CSV_FIELDS: Final = ("scenario", "seed", "contender", "kind", "peak_over_fair", 
 
 DESCRIPTION: Final = """\
 Simulate login storms, deterministically (virtual clock, seeded), and compare how evenly
-every ltsp-mesh algorithm (ranked by the hook's own functions) and the anchors (pure-random,
-prototype-filtered, greedy-stale, x2go-broker, ldm-rating, ltsp-cluster) spread the logins.
+every ltsp-mesh algorithm (ranked by the hook's own functions, on each client), broker mode
+(broker: every client asks one broker; brokers-3: the clients split over three), the oracle
+(one allocator that knows every pick at once: the best any rule can do) and the anchors
+(pure-random, prototype-filtered, greedy-stale, x2go-broker, ldm-rating, ltsp-cluster) spread
+the logins.
 
 sim [SCENARIO ...]: the named scenarios (rudolfo, margot, add-server, crash; default all).
   PEAK/FAIR   the fullest any server got (sessions / capacity) over the highest fair share
@@ -39,7 +42,9 @@ sim [SCENARIO ...]: the named scenarios (rudolfo, margot, add-server, crash; def
   END/FAIR    the same ratio at the end of the run (the storm is over)
   MOVED       clients whose server differs after the scenario's server change
   DEAD LOGINS logins sent to a server that was down
-  Then the targets; exits 1 when one is missed.
+  VS ORACLE   PEAK/FAIR over the oracle's, when the oracle ran (+2.0%: 2 % above the bound)
+  Then the targets; exits 1 when one is missed. Broker mode's targets follow, apart: they
+  do not count towards the exit status yet.
 
 sim plan: how many servers keep every server at or under --max-fill sessions per capacity
   unit (CAPACITY, by default CPUs) through a boot storm of --clients thin clients, found by
@@ -186,9 +191,13 @@ def _moved(row: Row) -> str:
 
 
 def _table(report: Report) -> str:
+    from ltsp_mesh.core.sim import ORACLE, over_oracle
+
     many = len(report.seeds) > 1
+    versus = report.row(ORACLE) is not None
     headers = ["ALGORITHM", "KIND", "PEAK/FAIR"] + (["WORST"] if many else []) + ["END/FAIR", "MOVED",
                                                                                  "DEAD LOGINS"]  # fmt: skip
+    headers += ["VS ORACLE"] if versus else []
     rows = []
     for row in report.rows:
         kind = row.kind + (" (default)" if row.contender == "least-loaded" else "")
@@ -196,6 +205,7 @@ def _table(report: Report) -> str:
         cells += [_fmt(row.worst(lambda m: m.peak_over_fair))] if many else []
         cells += [_fmt(row.mean(lambda m: m.end_over_fair)), _moved(row),
                   _fmt(row.mean(lambda m: float(m.dead_logins)), ".0f" if not many else ".1f")]  # fmt: skip
+        cells += [_fmt(over_oracle(report, row.contender), "+.1%")] if versus else []
         rows.append(cells)
     seeds = f"seed {report.seeds[0]}" if not many else f"seeds {report.seeds[0]}-{report.seeds[-1]}, means"
     fair = max(m.peak_fair for row in report.rows for m in row.runs)
@@ -222,10 +232,13 @@ def _csv(reports: list[Report]) -> str:
     return out.getvalue()
 
 
-def _row_json(row: Row) -> dict[str, Any]:
+def _row_json(report: Report, row: Row) -> dict[str, Any]:
+    from ltsp_mesh.core.sim import over_oracle
+
     runs = [jsonable(m) for m in row.runs]
     return {"contender": row.contender, "kind": row.kind,
             "peak_over_fair": row.mean(lambda m: m.peak_over_fair),
+            "peak_over_oracle": over_oracle(report, row.contender),
             "end_over_fair": row.mean(lambda m: m.end_over_fair),
             "moved_share": row.mean(lambda m: m.moved_share),
             "dead_logins": row.mean(lambda m: float(m.dead_logins)), "runs": runs}  # fmt: skip
@@ -241,7 +254,7 @@ def _scenario_json(report: Report) -> dict[str, Any]:
         "claim_delay_s": list(scenario.claim_delay_s),
         "txt_staleness_s": scenario.txt_staleness_s,
         "change_at": scenario.clock(change) if change is not None else None,
-        "rows": [_row_json(row) for row in report.rows],
+        "rows": [_row_json(report, row) for row in report.rows],
     }
 
 

@@ -64,7 +64,7 @@ def test_plot_into_a_missing_directory_is_one_line_and_exit_1(tmp_path: Path,
 def test_rudolfo_prints_its_targets_and_meets_them(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sim", "rudolfo", "--json"]) == OK
     found = json.loads(capsys.readouterr().out)["data"]["targets"]
-    assert [t["met"] for t in found] == [True, True]
+    assert [t["met"] for t in found] == [True] * 5  # the default's two and broker mode's three
     assert found[0]["name"] == "least-loaded peak / fair share"
 
 
@@ -159,3 +159,57 @@ def test_only_runs_the_named_contenders_and_refuses_unknown_ones(capsys: pytest.
     assert [r["contender"] for r in scenario["rows"]] == ["least-loaded", "x2go-broker"]
     assert main(["sim", "margot", "--only", "round-robin"]) == FAILED
     assert "--only round-robin: not one of" in capsys.readouterr().err
+
+
+def test_broker_mode_and_the_oracle_are_rows_with_their_distance_to_the_oracle(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["sim", "margot", "--only", "least-loaded", "broker", "brokers-3", "oracle"]) == OK
+    lines = capsys.readouterr().out.splitlines()
+    assert "VS ORACLE" in lines[1]
+    rows = {line.split()[0]: line for line in lines[2:6]}
+    assert set(rows) == {"least-loaded", "broker", "brokers-3", "oracle"}
+    assert "ltsp-mesh broker" in rows["broker"] and "ltsp-mesh broker" in rows["brokers-3"]
+    assert " bound " in rows["oracle"] and rows["oracle"].endswith("+0.0%")
+
+
+def test_without_the_oracle_there_is_no_column_against_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sim", "margot", "--only", "broker"]) == OK
+    assert "VS ORACLE" not in capsys.readouterr().out
+
+
+def test_json_rows_carry_the_peak_over_the_oracles(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sim", "margot", "--json", "--only", "broker", "oracle"]) == OK
+    (scenario,) = json.loads(capsys.readouterr().out)["data"]["scenarios"]
+    by_name = {r["contender"]: r for r in scenario["rows"]}
+    assert by_name["oracle"]["kind"] == "bound" and by_name["oracle"]["peak_over_oracle"] == 0.0
+    ratio = by_name["broker"]["peak_over_fair"] / by_name["oracle"]["peak_over_fair"] - 1
+    assert by_name["broker"]["peak_over_oracle"] == pytest.approx(ratio)
+
+
+def test_rudolfo_counts_broker_targets_in_its_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["sim", "rudolfo", "--json", "--only", "least-loaded", "broker", "brokers-3", "oracle",
+                 "ltsp-cluster"])  # fmt: skip
+    envelope = json.loads(capsys.readouterr().out)
+    found = envelope["data"]["targets"]
+    assert [t["name"] for t in found if "broker" in t["name"]] == [
+        "broker within 1% of the oracle", "broker better than least-loaded and every anchor",
+        "brokers-3 within 3% of the oracle"]  # fmt: skip
+    assert envelope["ok"] == all(t["met"] for t in found) == (code == OK)
+
+
+def test_csv_has_a_line_for_each_broker_mode_and_the_oracle(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sim", "margot", "--csv", "--only", "broker", "brokers-3", "oracle"]) == OK
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["contender"], r["kind"]) for r in rows] == [
+        ("broker", "ltsp-mesh broker"),
+        ("brokers-3", "ltsp-mesh broker"),
+        ("oracle", "bound"),
+    ]
+
+
+def test_plan_takes_broker_mode_as_its_algorithm(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["sim", "plan", "--clients", "200", "--server-capacity", "8", "--max-fill", "2.5", "--algorithm",
+            "broker", "--json"]  # fmt: skip
+    assert main(args) == OK
+    assert json.loads(capsys.readouterr().out)["data"]["contender"] == "broker"

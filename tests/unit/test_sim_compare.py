@@ -16,7 +16,7 @@ from ltsp_mesh.core.sim.servers import SimServer
 def test_rudolfo_storm_meets_its_targets_against_every_anchor_in_the_same_run() -> None:
     report = benchmark(RUDOLFO, (1,))
     found = {t.name: t for t in targets([report])}
-    assert [t.met for t in found.values()] == [True, True], found
+    assert [t.met for t in found.values()] == [True] * 5, found  # the default's two, broker mode's three
     default = report.row("least-loaded")
     assert default is not None and default.runs[0].peak_over_fair <= PEAK_OVER_FAIR_TARGET
     anchors = [r for r in report.rows if r.kind == "anchor"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ltsp_mesh.core.sim.anchors import ANCHORS, Anchor
-from ltsp_mesh.core.sim.compare import Report, Row, Target, benchmark, targets
+from ltsp_mesh.core.sim.broker import BROKER_MODES, ORACLE
+from ltsp_mesh.core.sim.compare import Report, Row, Target, benchmark, broker_targets, over_oracle, targets
 from ltsp_mesh.core.sim.metrics import Metrics, Series, measure, series
 from ltsp_mesh.core.sim.model import CONTENDERS, DEFAULT_CONTENDER, MESH_ALGORITHMS, Login, Run, simulate
 from ltsp_mesh.core.sim.plan import Plan, Step, plan
@@ -11,9 +12,11 @@ from ltsp_mesh.core.sim.scenarios import SCENARIOS, Scenario, ServerSpec
 
 __all__ = [
     "ANCHORS",
+    "BROKER_MODES",
     "CONTENDERS",
     "DEFAULT_CONTENDER",
     "MESH_ALGORITHMS",
+    "ORACLE",
     "SCENARIOS",
     "Anchor",
     "Login",
@@ -28,7 +31,9 @@ __all__ = [
     "Step",
     "Target",
     "benchmark",
+    "broker_targets",
     "measure",
+    "over_oracle",
     "plan",
     "series",
     "simulate",

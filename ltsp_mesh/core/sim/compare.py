@@ -9,6 +9,12 @@ Targets (from the issue, checked whenever their scenario ran):
   client moves (no needless move).
 With several seeds, each figure is the mean over the runs, and a target's detail says in how
 many runs it held on its own.
+
+Broker mode's targets (issue 10), checked by `broker_targets` and reported apart: they do not
+decide the exit status until broker mode meets them (see broker.py for what they compare):
+- Rudolfo storm: `broker`'s peak / fair share within 1 % of the oracle's ...
+- ... and lower than the client-side default's and every anchor's;
+- `brokers-3` within 3 % of the oracle's.
 """
 
 from __future__ import annotations
@@ -19,11 +25,15 @@ from dataclasses import dataclass
 from typing import Final
 
 from ltsp_mesh.core.sim.anchors import ANCHORS
+from ltsp_mesh.core.sim.broker import BROKER_MODES, ORACLE
 from ltsp_mesh.core.sim.metrics import Metrics, measure
 from ltsp_mesh.core.sim.model import CONTENDERS, DEFAULT_CONTENDER, Run, simulate
 from ltsp_mesh.core.sim.scenarios import Scenario
 
 PEAK_OVER_FAIR_TARGET: Final = 1.05
+# Broker mode against the oracle: how far above the bound's peak / fair share each may end.
+BROKER_OVER_ORACLE: Final = 0.01
+BROKERS_OVER_ORACLE: Final = 0.03
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +41,7 @@ class Row:
     """One contender on one scenario: its figures for each seed."""
 
     contender: str
-    kind: str  # "ltsp-mesh" or "anchor"
+    kind: str  # "ltsp-mesh", "ltsp-mesh broker", "bound" or "anchor" (see kind_of)
     runs: tuple[Metrics, ...]
 
     def mean(self, figure: Callable[[Metrics], float | None]) -> float | None:
@@ -71,8 +81,22 @@ class Target:
 
 
 def kind_of(contender: str) -> str:
-    """'anchor' for an anchor, 'ltsp-mesh' for one of ltsp-mesh's algorithms."""
-    return "anchor" if contender in ANCHORS else "ltsp-mesh"
+    """'anchor' for an anchor, 'ltsp-mesh broker' for broker mode, 'bound' for the oracle,
+    'ltsp-mesh' for one of ltsp-mesh's algorithms run by the client itself."""
+    if contender in ANCHORS:
+        return "anchor"
+    if contender in BROKER_MODES:
+        return "ltsp-mesh broker"
+    return "bound" if contender == ORACLE else "ltsp-mesh"
+
+
+def over_oracle(report: Report, contender: str) -> float | None:
+    """How far `contender`'s mean peak / fair share is above the oracle's (0.02: 2 % above)."""
+    row, oracle = report.row(contender), report.row(ORACLE)
+    if row is None or oracle is None:
+        return None
+    ours, bound = row.mean(_peak), oracle.mean(_peak)
+    return None if ours is None or not bound else ours / bound - 1.0
 
 
 def benchmark(scenario: Scenario, seeds: Sequence[int], contenders: Iterable[str] = CONTENDERS) -> Report:
@@ -114,6 +138,48 @@ def _rudolfo_targets(report: Report) -> list[Target]:
     return targets
 
 
+def _within_oracle(report: Report, contender: str, margin: float) -> list[Target]:
+    row, oracle = report.row(contender), report.row(ORACLE)
+    if row is None or oracle is None:
+        return []
+    mean, bound = row.mean(_peak) or 0.0, oracle.mean(_peak) or 0.0
+    n = len(report.seeds)
+    held = sum(m.peak_over_fair <= o.peak_over_fair * (1 + margin)
+               for m, o in zip(row.runs, oracle.runs, strict=True))  # fmt: skip
+    detail = f"oracle {bound:.3f}, {contender} {(over_oracle(report, contender) or 0.0):+.1%}"
+    return [Target(f"{contender} within {margin:.0%} of the oracle", report.scenario.name, f"{mean:.3f}",
+                   f"<= {bound * (1 + margin):.3f}", mean <= bound * (1 + margin),
+                   detail + (f"; held in {held} of {n} runs" if n > 1 else ""))]  # fmt: skip
+
+
+def _broker_beats(report: Report, contender: str) -> list[Target]:
+    row = report.row(contender)
+    others = [r for r in report.rows if r.kind == "anchor" or r.contender == DEFAULT_CONTENDER]
+    if row is None or not others:
+        return []
+    mean = row.mean(_peak) or 0.0
+    best = min(others, key=lambda r: r.mean(_peak) or 0.0)
+    best_mean = best.mean(_peak) or 0.0
+    n = len(report.seeds)
+    beaten = sum(all(m.peak_over_fair < o.runs[i].peak_over_fair for o in others)
+                 for i, m in enumerate(row.runs))  # fmt: skip
+    name = f"{contender} better than {DEFAULT_CONTENDER} and every anchor"
+    detail = f"best of them: {best.contender} {best_mean:.3f}"
+    detail += f"; held in {beaten} of {n} runs" if n > 1 else ""
+    return [Target(name, report.scenario.name, f"{mean:.3f}", f"< {best_mean:.3f}", mean < best_mean, detail)]
+
+
+def broker_targets(reports: Iterable[Report]) -> list[Target]:
+    """Broker mode's targets on the Rudolfo storm, for the contenders that ran."""
+    found: list[Target] = []
+    for report in reports:
+        if report.scenario.name == "rudolfo":
+            found += _within_oracle(report, "broker", BROKER_OVER_ORACLE)
+            found += _broker_beats(report, "broker")
+            found += _within_oracle(report, "brokers-3", BROKERS_OVER_ORACLE)
+    return found
+
+
 def _mac_hash_target(report: Report) -> list[Target]:
     row = report.row("mac-hash")
     change = report.scenario.change_at_s
@@ -145,7 +211,7 @@ def targets(reports: Iterable[Report]) -> list[Target]:
     found: list[Target] = []
     for report in reports:
         if report.scenario.name == "rudolfo":
-            found += _rudolfo_targets(report)
+            found += _rudolfo_targets(report) + broker_targets([report])
         if report.scenario.name in ("crash", "add-server"):
             found += _mac_hash_target(report)
     return found

@@ -1,14 +1,18 @@
 """The login-storm simulation: a discrete-event model on a virtual clock, seeded, deterministic.
 
-One run is one scenario under one contender (an ltsp-mesh algorithm or an anchor). Events:
+One run is one scenario under one contender: an ltsp-mesh algorithm run by each client itself
+(client-side mode), ltsp-mesh's broker mode (`broker`, `brokers-3`: see broker.py), the
+`oracle` (the bound), or an anchor. Events:
 - JOIN / DIE: a server boots empty, or dies without a goodbye (its sessions are lost).
 - HOOK: LDM starts on a client (at boot, after a logout, after a lost or failed session) and
   runs the hook: it picks a server now. ltsp-mesh algorithms get the live servers' fresh
   figures (`SimServer.answered`), ranked by the very functions the hook uses
   (`ltsp_mesh.core.rank.rank`), and send a claim to the pick, which arrives `claim_delay_s`
-  later: picks made in that window do not see each other. Anchors get the figures their
-  source gives (see anchors.py) and send no claim.
+  later: picks made in that window do not see each other. In broker mode the client's broker
+  decides and claims (broker.py); the oracle decides on the true state. Anchors get the figures
+  their source gives (see anchors.py) and send no claim.
 - CLAIM: the claim reaches the server's `PendingLedger` (the real one, with the scenario's TTL).
+- REPLY: broker mode only: the server's reply to a claim reaches the broker, the same delay later.
 - LOGIN: the user has typed (`typing_s`, after `pause_s` when the previous user just left, and
   sometimes a long idle wait, `idle_share`/`idle_s`). On a live server a session starts and
   settles the claim; on a dead one the login fails (counted), LDM restarts and the user types again.
@@ -32,7 +36,9 @@ from typing import Final
 
 from ltsp_mesh.core.client_settings import Algorithm, ClientSettings
 from ltsp_mesh.core.rank import rank
+from ltsp_mesh.core.services import Answered
 from ltsp_mesh.core.sim.anchors import ANCHORS, Anchor, Source
+from ltsp_mesh.core.sim.broker import BROKER_MODES, ORACLE, Oracle, SimBroker
 from ltsp_mesh.core.sim.scenarios import Range, Scenario
 from ltsp_mesh.core.sim.servers import TICK_S, Figures, SimServer
 
@@ -40,7 +46,8 @@ from ltsp_mesh.core.sim.servers import TICK_S, Figures, SimServer
 # they log in to its recommendation, the first entry.
 MESH_ALGORITHMS: Final = (Algorithm.LEAST_LOADED, Algorithm.MAC_HASH, Algorithm.FILTERED, Algorithm.RANDOM,
                           Algorithm.CHOOSER)  # fmt: skip
-CONTENDERS: Final = tuple(a.value for a in MESH_ALGORITHMS) + tuple(ANCHORS)
+# Client-side algorithms, then broker mode and the bound beside them, then the anchors.
+CONTENDERS: Final = tuple(a.value for a in MESH_ALGORITHMS) + tuple(BROKER_MODES) + (ORACLE,) + tuple(ANCHORS)
 DEFAULT_CONTENDER: Final = Algorithm.LEAST_LOADED.value
 # With no server to pick, LDM falls back to $SERVER; here the client simply tries again later.
 NO_SERVER_RETRY_S: Final = 10.0
@@ -51,10 +58,11 @@ class _Kind(enum.IntEnum):
     JOIN = 0
     DIE = 1
     CLAIM = 2
-    LOGIN = 3
-    LOGOUT = 4
-    HOOK = 5
-    TICK = 6
+    REPLY = 3
+    LOGIN = 4
+    LOGOUT = 5
+    HOOK = 6
+    TICK = 7
 
 
 class Reason(enum.Enum):
@@ -137,10 +145,22 @@ class _Simulation:
         ]
         self.rng = random.Random(f"{seed}/{scenario.name}/{contender}")
         self.mesh = contender in {a.value for a in MESH_ALGORITHMS}
+        self.brokers: list[SimBroker] = []
+        self.oracle: Oracle | None = None
+        # Broker mode's claims in transit: id -> (delay each way, the server's reply once it has one).
+        self.transit: dict[int, tuple[float, Answered | None]] = {}
         self.decide: Callable[[_Client, float], int | None]
         if self.mesh:
             self.settings = ClientSettings(algorithm=Algorithm(contender))
             self.decide = self._decide_mesh
+        elif contender in BROKER_MODES:
+            # Each broker its own chance: they are separate daemons on separate servers.
+            self.brokers = [SimBroker(self.servers, random.Random(f"{seed}/{scenario.name}/{contender}/{b}"))
+                            for b in range(BROKER_MODES[contender])]  # fmt: skip
+            self.decide = self._decide_broker
+        elif contender == ORACLE:
+            self.oracle = Oracle(self.servers, self.rng)
+            self.decide = self._decide_oracle
         else:
             self.anchor: Anchor = ANCHORS[contender]
             self.decide = self._decide_anchor
@@ -158,6 +178,17 @@ class _Simulation:
         answered = [s.answered(now) for s in self.servers if s.alive]
         order = rank(answered, settings=self.settings, mac=client.mac, rng=self.rng)
         return self.by_address[order[0].address] if order else None
+
+    def _broker(self, client: _Client) -> SimBroker:
+        # Round robin by index: a site splits its clients over brokers by boot server.
+        return self.brokers[client.index % len(self.brokers)]
+
+    def _decide_broker(self, client: _Client, now: float) -> int | None:
+        return self._broker(client).decide(client.address, client.mac, now)
+
+    def _decide_oracle(self, client: _Client, now: float) -> int | None:
+        assert self.oracle is not None, "only the oracle contender decides by the oracle"
+        return self.oracle.decide(client.index)
 
     def _view(self, now: float) -> list[Figures]:
         scenario, source = self.scenario, self.anchor.source
@@ -204,6 +235,11 @@ class _Simulation:
         if self.mesh:
             self.claims += 1
             self.push(now + claim_delay, _Kind.CLAIM, pick, client.index)
+        elif self.brokers:
+            # The broker claims for the client; the server's reply comes back over the same path.
+            self.claims += 1
+            self.transit[self.claims] = (claim_delay, None)
+            self.push(now + claim_delay, _Kind.CLAIM, pick, client.index, self.claims)
         wait = typing
         if reason is Reason.LOGOUT:
             wait += pause
@@ -217,6 +253,8 @@ class _Simulation:
                   list(Reason).index(Reason.LOST))  # fmt: skip
 
     def login(self, client: _Client, server: SimServer, now: float) -> None:
+        if self.oracle is not None:
+            self.oracle.settled(client.index)
         if not server.alive:
             self.dead_logins += 1
             self.lost(client, now)
@@ -237,6 +275,23 @@ class _Simulation:
         self.push(now + _draw(client.rng, self.scenario.ldm_restart_s), _Kind.HOOK, client.index,
                   list(Reason).index(Reason.LOGOUT))  # fmt: skip
 
+    def claim(self, server: SimServer, client: _Client, relayed: tuple[int, ...], now: float) -> None:
+        if not server.alive:
+            if relayed:
+                del self.transit[relayed[0]]  # a dead server sends no reply: the pick expires
+            return
+        server.ledger.claim(client.address, now)
+        if relayed:
+            # The reply carries the figures as the claim found them, counted in `pend`.
+            delay, _ = self.transit[relayed[0]]
+            self.transit[relayed[0]] = (delay, server.answered(now))
+            self.push(now + delay, _Kind.REPLY, server.index, client.index, relayed[0])
+
+    def reply(self, server: SimServer, client: _Client, transit_id: int, now: float) -> None:
+        _, answer = self.transit.pop(transit_id)
+        assert answer is not None, "a reply is only sent once the claim reached a live server"
+        self._broker(client).replied(client.address, server, answer, now)
+
     def run(self) -> Run:
         sc = self.scenario
         for s in self.servers:
@@ -256,9 +311,9 @@ class _Simulation:
             elif kind == _Kind.HOOK:
                 self.hook(self.clients[payload[0]], reasons[payload[1]], now)
             elif kind == _Kind.CLAIM:
-                server = self.servers[payload[0]]
-                if server.alive:
-                    server.ledger.claim(self.clients[payload[1]].address, now)
+                self.claim(self.servers[payload[0]], self.clients[payload[1]], payload[2:], now)
+            elif kind == _Kind.REPLY:
+                self.reply(self.servers[payload[0]], self.clients[payload[1]], payload[2], now)
             elif kind == _Kind.LOGIN:
                 self.login(self.clients[payload[0]], self.servers[payload[1]], now)
             elif kind == _Kind.LOGOUT:
