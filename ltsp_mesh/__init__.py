@@ -1,3 +1,3 @@
 """ltsp-mesh: zero-configuration load balancing of LTSP thin-client logins."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,8 +1,12 @@
-"""The Debian package: it builds, ships what an admin needs, and its unit and man page check out.
+"""The Debian packages: they build, ship what an admin needs, and the unit and man page check out.
 
-The .deb is built once per module with packaging/debian/build (dpkg-buildpackage in a scratch
-copy of the tree) and unpacked with dpkg-deb into a scratch root; nothing is installed on this
-machine except missing Build-Depends. Select these tests with `-m packaging`.
+The source makes two: ltsp-mesh for servers, and ltsp-mesh-hook, the get_hosts hook alone for
+thin-client images (no Python there). Both .debs are built once per module with
+packaging/debian/build (dpkg-buildpackage in a scratch copy of the tree) and unpacked with
+dpkg-deb into scratch roots. The hook package's maintainer scripts (the diversion of an admin's
+own hook, and its hand-over from ltsp-mesh before 0.2.0) run for real: `dpkg --root` installs
+into a scratch root with its own dpkg database, as root. Nothing is installed on this machine
+except missing Build-Depends. Select these tests with `-m packaging`.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ EXAMPLE_CONF = ROOT / "packaging" / "conf" / "mesh.conf"
 REPO_HOOK = ROOT / "chroot_hooks" / "get_hosts"
 DIST_PACKAGES = Path("usr/lib/python3/dist-packages")
 SHIPPED_HOOK = Path("usr/share/ltsp-mesh/chroot_hooks/get_hosts")
+HOOK_PACKAGE = "ltsp-mesh-hook"
 # Debian 12's debhelper installs units in /lib, Debian 13's in /usr/lib.
 UNIT_DIRS = (Path("lib/systemd/system"), Path("usr/lib/systemd/system"))
 APT_ENV = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -89,8 +94,8 @@ def ensure_build_deps(scratch: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The .deb built from this working tree."""
+def debs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The .debs built from this working tree, by package name: one build for the module."""
     scratch = tmp_path_factory.mktemp("deb")
     ensure_build_deps(scratch)
     out = scratch / "out"
@@ -98,22 +103,31 @@ def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if built.returncode != 0:
         log = (built.stdout + built.stderr)[-4000:]
         pytest.fail(f"packaging/debian/build failed ({built.returncode}):\n{log}")
-    debs = sorted(out.glob("ltsp-mesh_*_all.deb"))
-    assert len(debs) == 1, f"expected one ltsp-mesh .deb in {out}: {sorted(p.name for p in out.iterdir())}"
-    return debs[0]
+    found = {path.name.split("_")[0]: path for path in out.glob("*_all.deb")}
+    assert set(found) == {"ltsp-mesh", HOOK_PACKAGE}, f"unexpected .debs in {out}: {sorted(p.name for p in out.iterdir())}"
+    return found
 
 
 @pytest.fixture(scope="module")
-def unpacked(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The package's files under a scratch root (dpkg-deb -x), control files in its DEBIAN/."""
-    root = tmp_path_factory.mktemp("root")
+def deb(debs: dict[str, Path]) -> Path:
+    """The server package, ltsp-mesh."""
+    return debs["ltsp-mesh"]
+
+
+@pytest.fixture(scope="module")
+def hook_deb(debs: dict[str, Path]) -> Path:
+    """The thin-client image's package, ltsp-mesh-hook."""
+    return debs[HOOK_PACKAGE]
+
+
+def _unpack(deb: Path, root: Path) -> Path:
+    """The package's files under `root` (dpkg-deb -x), its control files in root/DEBIAN/."""
     subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
     subprocess.run(["dpkg-deb", "-e", str(deb), str(root / "DEBIAN")], check=True)
     return root
 
 
-@pytest.fixture(scope="module")
-def control(deb: Path) -> dict[str, str]:
+def _control(deb: Path) -> dict[str, str]:
     """The package's control fields, as dpkg-deb -I prints them."""
     info = subprocess.run(["dpkg-deb", "-I", str(deb), "control"], capture_output=True, text=True, check=True)
     fields: dict[str, str] = {}
@@ -127,8 +141,7 @@ def control(deb: Path) -> dict[str, str]:
     return fields
 
 
-@pytest.fixture(scope="module")
-def contents(deb: Path) -> list[str]:
+def _contents(deb: Path) -> list[str]:
     """Every path in the package, as dpkg-deb -c lists it, without the leading "./"."""
     listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
     paths = []
@@ -136,6 +149,36 @@ def contents(deb: Path) -> list[str]:
         name = line.split(None, 5)[5]
         paths.append(name.split(" -> ")[0].removeprefix("./").rstrip("/"))
     return paths
+
+
+@pytest.fixture(scope="module")
+def unpacked(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ltsp-mesh's files under a scratch root, control files in its DEBIAN/."""
+    return _unpack(deb, tmp_path_factory.mktemp("root"))
+
+
+@pytest.fixture(scope="module")
+def control(deb: Path) -> dict[str, str]:
+    """ltsp-mesh's control fields."""
+    return _control(deb)
+
+
+@pytest.fixture(scope="module")
+def contents(deb: Path) -> list[str]:
+    """Every path in ltsp-mesh."""
+    return _contents(deb)
+
+
+@pytest.fixture(scope="module")
+def hook_unpacked(hook_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ltsp-mesh-hook's files under a scratch root, control files in its DEBIAN/."""
+    return _unpack(hook_deb, tmp_path_factory.mktemp("hook-root"))
+
+
+@pytest.fixture(scope="module")
+def hook_control(hook_deb: Path) -> dict[str, str]:
+    """ltsp-mesh-hook's control fields."""
+    return _control(hook_deb)
 
 
 def _depends(control: dict[str, str]) -> dict[str, str]:
@@ -146,6 +189,15 @@ def _depends(control: dict[str, str]) -> dict[str, str]:
         assert match, f"cannot read the Depends item {item!r}"
         out[match.group(1)] = (match.group(2) or "").replace(" ", "")
     return out
+
+
+def _alternatives(field: str) -> list[list[str]]:
+    """A relationship field as a list of its items, each the package names of its alternatives."""
+    return [
+        [re.split(r"[\s:(]", alternative.strip(), maxsplit=1)[0] for alternative in item.split("|")]
+        for item in field.replace("\n", " ").split(",")
+        if item.strip()
+    ]
 
 
 def _run_packaged(unpacked: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -258,23 +310,25 @@ def test_unit_never_starts_inside_a_thin_client_image() -> None:
     assert "ConditionKernelCommandLine=!init=/sbin/init-ltsp" in text
 
 
-def test_hook_ships_at_both_ldm_paths_and_for_copying(unpacked: Path) -> None:
-    for path in (SHIPPED_HOOK, *hooks.HOOK_PATHS):
-        shipped = unpacked / path
-        assert shipped.is_symlink(), f"{path} is not a link to the one copy"
-        target = Path(os.path.realpath(shipped))
-        assert target.is_relative_to(unpacked), f"{path} points outside the package: {target}"
-        assert target.read_bytes() == REPO_HOOK.read_bytes()
-        assert os.access(target, os.X_OK)
+def test_hook_ships_for_copying_and_for_install_hooks_only(unpacked: Path, contents: list[str]) -> None:
+    shipped = unpacked / SHIPPED_HOOK
+    assert shipped.is_symlink(), f"{SHIPPED_HOOK} is not a link to the one copy"
+    target = Path(os.path.realpath(shipped))
+    assert target.is_relative_to(unpacked / DIST_PACKAGES), f"{SHIPPED_HOOK} points elsewhere: {target}"
+    assert target.read_bytes() == REPO_HOOK.read_bytes()
+    assert os.access(target, os.X_OK)
+    # LDM's paths are ltsp-mesh-hook's alone: two packages owning one path cannot both install.
+    assert not set(hooks.HOOK_PATHS) & set(contents)
 
 
-def test_an_admins_own_hook_is_diverted_not_overwritten(unpacked: Path) -> None:
-    preinst = (unpacked / "DEBIAN" / "preinst").read_text()
-    postrm = (unpacked / "DEBIAN" / "postrm").read_text()
-    for path in hooks.HOOK_PATHS:
-        assert f"/{path}" in preinst and f"/{path}" in postrm
-    assert "dpkg-divert --package ltsp-mesh --rename" in preinst and "--add" in preinst
-    assert "dpkg-divert --package ltsp-mesh --rename" in postrm and "--remove" in postrm
+def test_server_package_diverts_nothing_but_gives_back_what_it_used_to(unpacked: Path) -> None:
+    # ltsp-mesh before 0.2.0 diverted LDM's paths in its own name; this one only removes those.
+    assert not (unpacked / "DEBIAN" / "preinst").exists()
+    for script in ("postinst", "postrm"):
+        ours = (DEBIAN / f"ltsp-mesh.{script}").read_text().split("#DEBHELPER#")[0]
+        packaged = (unpacked / "DEBIAN" / script).read_text()
+        assert packaged.startswith(ours), f"DEBIAN/{script} is not packaging/debian/ltsp-mesh.{script}"
+        assert "--add" not in packaged
 
 
 def test_packaged_install_hooks_puts_the_packaged_hook_into_an_image(unpacked: Path, tmp_path: Path) -> None:
@@ -292,6 +346,303 @@ def test_man_page_and_example_config_are_installed(unpacked: Path) -> None:
         assert page.read() == MAN_PAGE.read_bytes()
     assert (unpacked / "usr/share/doc/ltsp-mesh/examples/mesh.conf").read_bytes() == EXAMPLE_CONF.read_bytes()
     assert (unpacked / "usr/share/doc/ltsp-mesh/README.Debian").is_file()
+
+
+# --- the hook package, for thin-client images ------------------------------------------------
+
+# ltsp-mesh 0.1.0's maintainer scripts as released (its #DEBHELPER# added nothing to them): the
+# diversions that ltsp-mesh-hook must take over were made by exactly these.
+OLD_PREINST = """#!/bin/sh
+set -e
+if [ "$1" = install ] || [ "$1" = upgrade ]; then
+    for hook in /usr/share/ltsp/get_hosts /usr/lib/ltsp/get_hosts; do
+        dpkg-divert --package ltsp-mesh --rename --divert "$hook.before-ltsp-mesh" --add "$hook" >/dev/null
+    done
+fi
+exit 0
+"""
+OLD_POSTRM = """#!/bin/sh
+set -e
+if [ "$1" = remove ] || [ "$1" = purge ] || [ "$1" = abort-install ] || [ "$1" = disappear ]; then
+    for hook in /usr/share/ltsp/get_hosts /usr/lib/ltsp/get_hosts; do
+        dpkg-divert --package ltsp-mesh --rename --divert "$hook.before-ltsp-mesh" --remove "$hook" >/dev/null
+    done
+fi
+exit 0
+"""
+# dpkg-divert as Ubuntu bionic's dpkg 1.19.0.5 has it: no --no-rename yet, and no renaming by
+# default (this machine's dpkg-divert then warns, which that one did not).
+BIONIC_DPKG_DIVERT = """#!/bin/sh
+for arg; do
+    case $arg in
+    --no-rename) echo "dpkg-divert: error: unknown option --no-rename" >&2; exit 2 ;;
+    --help) "{real}" --help | grep -v -e --no-rename; exit 0 ;;
+    esac
+done
+exec "{real}" "$@"
+"""
+OWN_HOOK = b"#!/bin/sh\necho 10.0.0.1\n"
+# For the tests whose scripts take the --no-rename branch: once with each dpkg-divert.
+WITH_BIONIC = pytest.mark.parametrize("scratch_root", ["dpkg", "bionic-dpkg"], indirect=True)
+
+
+def test_source_builds_a_server_package_and_a_hook_package(debs: dict[str, Path]) -> None:
+    assert sorted(debs) == ["ltsp-mesh", HOOK_PACKAGE]
+    assert _control(debs[HOOK_PACKAGE])["Version"] == _control(debs["ltsp-mesh"])["Version"]
+
+
+def test_hook_package_is_for_any_image_and_needs_nc_not_python(hook_control: dict[str, str]) -> None:
+    assert hook_control["Architecture"] == "all"
+    depends = _alternatives(hook_control["Depends"])
+    assert not [name for item in depends for name in item if "python" in name], depends
+    assert ["netcat-openbsd", "netcat-traditional", "busybox", "busybox-static"] in depends
+
+
+def test_hook_package_is_never_unpacked_beside_an_older_ltsp_mesh(hook_control: dict[str, str]) -> None:
+    # ltsp-mesh before 0.2.0 shipped LDM's paths and diverted them; see the comment in control
+    # and test_the_hook_package_waits_for_ltsp_mesh_0_1_to_be_upgraded for why not Breaks.
+    assert hook_control["Conflicts"] == "ltsp-mesh (<< 0.2.0~)"
+    assert "Replaces" not in hook_control and "Breaks" not in hook_control
+
+
+def test_hook_package_holds_the_hook_at_both_ldm_paths_and_docs_only(hook_unpacked: Path, hook_deb: Path) -> None:
+    files = {path for path in _contents(hook_deb) if not (hook_unpacked / path).is_dir()}
+    docs = {f"usr/share/doc/{HOOK_PACKAGE}/copyright", f"usr/share/doc/{HOOK_PACKAGE}/changelog.gz"}
+    assert files == {*hooks.HOOK_PATHS, *docs}
+    for path in hooks.HOOK_PATHS:
+        shipped = hook_unpacked / path
+        # A real file: the image has no ltsp_mesh Python package for it to link into.
+        assert not shipped.is_symlink() and os.access(shipped, os.X_OK), path
+        assert shipped.read_bytes() == REPO_HOOK.read_bytes(), path
+
+
+def test_hook_package_mentions_ltsp_mesh_as_its_preinst_expects() -> None:
+    # preinst tells ltsp-mesh's hook (a copy install-hooks wrote) from an admin's by this name.
+    assert b"ltsp-mesh" in REPO_HOOK.read_bytes()
+
+
+def _fake_deb(out: Path, name: str, version: str, files: dict[str, bytes | str], scripts: dict[str, str]) -> Path:
+    """A minimal .deb: `files` maps a path to its bytes, or to a link target given as text."""
+    tree = out / f"{name}_{version}"
+    (tree / "DEBIAN").mkdir(parents=True)
+    control = {"Package": name, "Version": version, "Architecture": "all", "Maintainer": "tests <t@example.org>",
+               "Description": f"{name} as the packaging tests need it"}  # fmt: skip
+    (tree / "DEBIAN" / "control").write_text("".join(f"{key}: {value}\n" for key, value in control.items()))
+    for script, text in scripts.items():
+        (tree / "DEBIAN" / script).write_text(text)
+        (tree / "DEBIAN" / script).chmod(0o755)
+    for path, content in files.items():
+        target = tree / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            target.symlink_to(content)
+        else:
+            target.write_bytes(content)
+            target.chmod(0o755)
+    deb = out / f"{name}_{version}_all.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(tree), str(deb)], check=True,
+                   capture_output=True)  # fmt: skip
+    return deb
+
+
+@pytest.fixture(scope="module")
+def stand_ins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Packages the install tests need besides ltsp-mesh-hook, small enough to install anywhere.
+
+    "old": ltsp-mesh 0.1.0, with its own diverting scripts and links at LDM's paths. "new": this
+    ltsp-mesh's own postinst and postrm (packaging/debian) without what debhelper adds, which
+    would enable a unit and byte-compile Python on this machine. "nc": what the hook depends on.
+    """
+    out = tmp_path_factory.mktemp("stand-ins")
+    copy = "usr/lib/python3/dist-packages/ltsp_mesh/hooks/get_hosts"
+
+    def links(*paths: str | Path) -> dict[str, bytes | str]:
+        return {str(path): os.path.relpath(f"/{copy}", os.path.dirname(f"/{path}")) for path in paths}
+
+    old_files = {copy: REPO_HOOK.read_bytes(), **links(*hooks.HOOK_PATHS, SHIPPED_HOOK)}
+    new_files = {copy: REPO_HOOK.read_bytes(), **links(SHIPPED_HOOK)}
+    new_scripts = {script: (DEBIAN / f"ltsp-mesh.{script}").read_text().replace("#DEBHELPER#", "")
+                   for script in ("postinst", "postrm")}  # fmt: skip
+    return {
+        "old": _fake_deb(out, "ltsp-mesh", "0.1.0", old_files, {"preinst": OLD_PREINST, "postrm": OLD_POSTRM}),
+        "new": _fake_deb(out, "ltsp-mesh", ltsp_mesh.__version__, new_files, new_scripts),
+        "nc": _fake_deb(out, "netcat-openbsd", "1.219-1", {"bin/nc.openbsd": b"#!/bin/sh\n"}, {}),
+    }
+
+
+class ScratchRoot:
+    """A root directory with its own, empty dpkg database, that `dpkg --root` installs into.
+
+    Maintainer scripts run chrootless (--force-script-chrootless): with DPKG_ROOT set to the
+    root, as dpkg-divert honours it, so the scratch root needs no shell or dpkg of its own.
+    `dpkg_divert` is the dpkg-divert the scripts find first on PATH.
+    """
+
+    def __init__(self, path: Path, dpkg_divert: Path | None) -> None:
+        self.path = path
+        for directory in ("info", "updates", "triggers"):
+            (path / "var/lib/dpkg" / directory).mkdir(parents=True)
+        (path / "var/lib/dpkg/status").touch()
+        self.env = dict(os.environ)
+        if dpkg_divert is not None:
+            self.env["PATH"] = f"{dpkg_divert.parent}:{self.env['PATH']}"
+        self.quiet = dpkg_divert is None  # bionic's stand-in warns about every call, as said above
+
+    def dpkg(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run dpkg on this root; with `ok`, fail the test unless it succeeds, dpkg-divert unwarned."""
+        done = _run(["dpkg", f"--root={self.path}", "--force-script-chrootless", *args], env=self.env, timeout=60)
+        if ok:
+            assert done.returncode == 0, done.stdout + done.stderr
+            # dpkg's own "directory not empty" on removal is expected: the diverted hook is there.
+            assert not self.quiet or "dpkg-divert: warning" not in done.stderr, done.stderr
+        return done
+
+    def diversions(self) -> dict[str, str]:
+        """Every diversion in this root's dpkg database: {diverted path: "divert-to by package"}."""
+        listed = _run(["dpkg-divert", f"--root={self.path}", "--list"], timeout=60).stdout
+        found = re.findall(r"^(?:local )?diversion of (\S+) to (\S+)(?: by (\S+))?$", listed, flags=re.MULTILINE)
+        return {path: f"{to} by {owner or 'LOCAL'}" for path, to, owner in found}
+
+    def hook_at(self, relative: str) -> bytes:
+        """The file at `relative`, links followed inside the root."""
+        path = hooks.resolve_in_image(self.path, relative)
+        assert path is not None and path.is_file(), f"{relative} is not in the scratch root"
+        return path.read_bytes()
+
+    def put_own_hook(self) -> None:
+        """An admin's own hook at both LDM paths."""
+        for relative in hooks.HOOK_PATHS:
+            (self.path / relative).parent.mkdir(parents=True, exist_ok=True)
+            (self.path / relative).write_bytes(OWN_HOOK)
+
+
+def _owned_by(package: str) -> dict[str, str]:
+    return {f"/{path}": f"/{path}{hooks.BACKUP_SUFFIX} by {package}" for path in hooks.HOOK_PATHS}
+
+
+def _kept(root: ScratchRoot) -> list[bytes]:
+    return [root.hook_at(f"{path}{hooks.BACKUP_SUFFIX}") for path in hooks.HOOK_PATHS]
+
+
+def _installed_hooks(root: ScratchRoot) -> list[bytes]:
+    return [root.hook_at(path) for path in hooks.HOOK_PATHS]
+
+
+@pytest.fixture
+def scratch_root(request: pytest.FixtureRequest, tmp_path: Path, stand_ins: dict[str, Path]) -> ScratchRoot:
+    """A scratch root with nc installed, with this machine's dpkg-divert or (WITH_BIONIC) bionic's."""
+    if os.geteuid() != 0:
+        _cannot_run("installing a .deb into a scratch root with dpkg --root needs root")
+    shim = None
+    if getattr(request, "param", "dpkg") == "bionic-dpkg":
+        real = shutil.which("dpkg-divert")
+        assert real is not None
+        shim = tmp_path / "bin" / "dpkg-divert"
+        shim.parent.mkdir()
+        shim.write_text(BIONIC_DPKG_DIVERT.replace("{real}", real))
+        shim.chmod(0o755)
+    root = ScratchRoot(tmp_path / "root", shim)
+    root.dpkg("-i", str(stand_ins["nc"]))
+    return root
+
+
+def test_installing_the_hook_package_diverts_an_admins_own_hook(scratch_root: ScratchRoot, hook_deb: Path) -> None:
+    scratch_root.put_own_hook()
+    scratch_root.dpkg("-i", str(hook_deb))
+    assert scratch_root.diversions() == _owned_by(HOOK_PACKAGE)
+    assert _kept(scratch_root) == [OWN_HOOK, OWN_HOOK]
+    assert _installed_hooks(scratch_root) == [REPO_HOOK.read_bytes()] * 2
+
+
+def test_removing_the_hook_package_gives_the_admins_hook_back(scratch_root: ScratchRoot, hook_deb: Path) -> None:
+    scratch_root.put_own_hook()
+    scratch_root.dpkg("-i", str(hook_deb))
+    scratch_root.dpkg("--purge", HOOK_PACKAGE)
+    assert scratch_root.diversions() == {}
+    assert _installed_hooks(scratch_root) == [OWN_HOOK, OWN_HOOK]
+    assert not any((scratch_root.path / f"{p}{hooks.BACKUP_SUFFIX}").exists() for p in hooks.HOOK_PATHS)
+
+
+def test_the_hook_package_without_an_admins_hook_leaves_nothing_behind(scratch_root: ScratchRoot, hook_deb: Path) -> None:
+    scratch_root.dpkg("-i", str(hook_deb))
+    assert _installed_hooks(scratch_root) == [REPO_HOOK.read_bytes()] * 2
+    scratch_root.dpkg("--purge", HOOK_PACKAGE)
+    assert scratch_root.diversions() == {}
+    assert not (scratch_root.path / "usr/share/ltsp").exists()
+
+
+@WITH_BIONIC
+def test_upgrading_from_ltsp_mesh_0_1_hands_its_diversions_to_the_hook_package(
+    scratch_root: ScratchRoot, hook_deb: Path, stand_ins: dict[str, Path]
+) -> None:
+    scratch_root.put_own_hook()
+    scratch_root.dpkg("-i", str(stand_ins["old"]))
+    assert scratch_root.diversions() == _owned_by("ltsp-mesh")
+    # As apt does it: both unpacked (ltsp-mesh first, for Conflicts), then both configured.
+    scratch_root.dpkg("-i", str(stand_ins["new"]), str(hook_deb))
+    assert scratch_root.diversions() == _owned_by(HOOK_PACKAGE)
+    assert _kept(scratch_root) == [OWN_HOOK, OWN_HOOK]
+    assert _installed_hooks(scratch_root) == [REPO_HOOK.read_bytes()] * 2
+    scratch_root.dpkg("--purge", HOOK_PACKAGE)
+    assert _installed_hooks(scratch_root) == [OWN_HOOK, OWN_HOOK]
+
+
+def test_the_hook_package_waits_for_ltsp_mesh_0_1_to_be_upgraded(
+    scratch_root: ScratchRoot, hook_deb: Path, stand_ins: dict[str, Path]
+) -> None:
+    # Unpacked first, with the old links counted as diverted, upgrading ltsp-mesh afterwards
+    # would delete them at get_hosts.before-ltsp-mesh: the admin's own hook. Conflicts stops it.
+    scratch_root.put_own_hook()
+    scratch_root.dpkg("-i", str(stand_ins["old"]))
+    refused = scratch_root.dpkg("--auto-deconfigure", "-i", str(hook_deb), ok=False)
+    assert refused.returncode != 0 and "conflicts with ltsp-mesh" in refused.stderr, refused.stderr
+    scratch_root.dpkg("-i", str(stand_ins["new"]))
+    scratch_root.dpkg("-i", str(hook_deb))
+    assert scratch_root.diversions() == _owned_by(HOOK_PACKAGE)
+    assert _kept(scratch_root) == [OWN_HOOK, OWN_HOOK]
+
+
+def test_upgrading_ltsp_mesh_alone_gives_the_admins_hook_back(scratch_root: ScratchRoot, stand_ins: dict[str, Path]) -> None:
+    # A server: the new ltsp-mesh no longer ships the hook at LDM's paths, nor diverts them.
+    scratch_root.put_own_hook()
+    scratch_root.dpkg("-i", str(stand_ins["old"]))
+    scratch_root.dpkg("-i", str(stand_ins["new"]))
+    assert scratch_root.diversions() == {}
+    assert _installed_hooks(scratch_root) == [OWN_HOOK, OWN_HOOK]
+
+
+def test_removing_an_upgraded_ltsp_mesh_not_yet_configured_gives_the_admins_hook_back(
+    scratch_root: ScratchRoot, stand_ins: dict[str, Path]
+) -> None:
+    scratch_root.put_own_hook()
+    scratch_root.dpkg("-i", str(stand_ins["old"]))
+    scratch_root.dpkg("--unpack", str(stand_ins["new"]))
+    scratch_root.dpkg("--remove", "ltsp-mesh")
+    assert scratch_root.diversions() == {}
+    assert _installed_hooks(scratch_root) == [OWN_HOOK, OWN_HOOK]
+
+
+@WITH_BIONIC
+def test_the_hook_package_replaces_a_hook_install_hooks_put_there(scratch_root: ScratchRoot, hook_deb: Path) -> None:
+    # install-hooks kept the admin's hook under the very name the diversion uses.
+    scratch_root.put_own_hook()
+    hooks.install(scratch_root.path)
+    scratch_root.dpkg("-i", str(hook_deb))
+    assert scratch_root.diversions() == _owned_by(HOOK_PACKAGE)
+    assert _kept(scratch_root) == [OWN_HOOK, OWN_HOOK]
+    scratch_root.dpkg("--purge", HOOK_PACKAGE)
+    assert _installed_hooks(scratch_root) == [OWN_HOOK, OWN_HOOK]
+
+
+def test_the_hook_package_refuses_to_lose_either_of_two_admin_hooks(scratch_root: ScratchRoot, hook_deb: Path) -> None:
+    scratch_root.put_own_hook()
+    other = scratch_root.path / f"{hooks.HOOK_PATHS[0]}{hooks.BACKUP_SUFFIX}"
+    other.write_bytes(b"#!/bin/sh\necho 10.0.0.2\n")
+    refused = scratch_root.dpkg("-i", str(hook_deb), ok=False)
+    assert refused.returncode != 0 and "move one of them away" in refused.stderr
+    assert other.read_bytes() == b"#!/bin/sh\necho 10.0.0.2\n"
+    assert _installed_hooks(scratch_root) == [OWN_HOOK, OWN_HOOK]
+    assert scratch_root.diversions() == {}
 
 
 # --- the unit -------------------------------------------------------------------------------
