@@ -1,6 +1,8 @@
 """A broker client that lab tests run inside a namespace (`python broker_client.py MODE ...`).
 
-get ADDRESS PORT TARGET [COUNT]     send COUNT (default 1) GET requests one after the other, print
+get ADDRESS PORT TARGET [COUNT [SOURCE]]
+                                    send COUNT (default 1) GET requests one after the other (from
+                                    the SOURCE address if given), print
                                     [{"status": int, "body": str, "ms": float}]
 silent ADDRESS PORT N HOLD_S        open N connections that send nothing, then one real request;
                                     print {"real": {...}, "silent": [what each got back by HOLD_S]}
@@ -40,11 +42,11 @@ def _parse(data: bytes) -> dict[str, Any]:
     return {"status": status, "body": body.decode("utf-8", "replace"), "head": head.decode("ascii", "replace")}
 
 
-def get(address: str, port: int, target: str, count: int) -> list[dict[str, Any]]:
+def get(address: str, port: int, target: str, count: int, source: str = "") -> list[dict[str, Any]]:
     results = []
     for _ in range(count):
         started = time.perf_counter()
-        with socket.create_connection((address, port), timeout=5) as sock:
+        with socket.create_connection((address, port), timeout=5, source_address=(source, 0) if source else None) as sock:
             sock.sendall(f"GET {target} HTTP/1.0\r\nHost: {address}\r\n\r\n".encode())
             result = _parse(_read_all(sock))
         result["ms"] = round((time.perf_counter() - started) * 1000, 2)
@@ -88,7 +90,7 @@ def claims(address: str, port: int, mode: str, n: int) -> dict[str, Any]:
 def main(argv: list[str]) -> None:
     mode, address, port = argv[0], argv[1], int(argv[2])
     if mode == "get":
-        out: Any = get(address, port, argv[3], int(argv[4]) if len(argv) > 4 else 1)
+        out: Any = get(address, port, argv[3], int(argv[4]) if len(argv) > 4 else 1, argv[5] if len(argv) > 5 else "")
     elif mode == "silent":
         out = silent(address, port, int(argv[3]), float(argv[4]))
     else:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ltsp_mesh.core.broker.view import FRESH_S
-from ltsp_mesh.shell.lab import Lab, mesh_argv
+from ltsp_mesh.shell.lab import Lab, _ip, mesh_argv
 from ltsp_mesh.shell.labmesh import control_path, start_server, trust, wait_ready
 from tests.conftest import LabFactory
 from tests.lab.helpers import load, pending_of, wait_until
@@ -164,3 +164,34 @@ def test_a_broker_that_sees_no_live_server_says_so_with_a_503(make_lab: LabFacto
     wait_until(lambda: ask(lab)[0]["status"] == 503, 5, "the drained server to leave the broker's answers")
     (answer,) = ask(lab)
     assert "takes logins" in answer["body"]
+
+
+def _second_nic(lab: Lab, host: str, address: str) -> None:
+    """Give `host` an eth1 with `address`/24 on the lab's bridge: a server with two NICs."""
+    index = list(lab.hosts).index(host) + 1
+    outer, inner = f"{lab.prefix}-n{index}", f"{lab.prefix}-n{index}p"
+    _ip("-batch", "-", stdin=f"link add {outer} type veth peer name {inner}\nlink set {inner} netns {lab.netns(host)}\n"
+        f"link set {outer} master {lab.bridge} up\n")
+    _ip("-n", lab.netns(host), "-batch", "-", stdin=f"link set {inner} name eth1\nlink set eth1 addrgenmode none\n"
+        f"addr add {address}/24 dev eth1\nlink set eth1 up\n")
+
+
+def test_each_server_is_handed_out_with_its_address_on_the_clients_subnet(make_lab: LabFactory) -> None:
+    lab = make_lab(["s1", "s2", "s3", "client"])
+    second = {"s1": "10.78.0.10", "s2": "10.78.0.11"}
+    for host, address in second.items():
+        _second_nic(lab, host, address)
+    _ip("-n", lab.netns("client"), "addr", "add", "10.78.0.30/24", "dev", "eth0")
+    servers = [start_server(lab, h, load(), args=["--interface", "eth1"] if h in second else []) for h in ("s1", "s2", "s3")]
+    wait_ready(lab, servers)
+
+    def hosts_from(broker_address: str, source: str) -> list[str]:
+        proc = lab.run("client", [sys.executable, CLIENT, "get", broker_address, str(PORT), HOSTS, "1", source])
+        (answer,) = json.loads(proc.stdout)
+        assert answer["status"] == 200, answer
+        return sorted(answer["body"].split())
+
+    first_lan = sorted(lab.address(h) for h in ("s1", "s2", "s3"))
+    assert hosts_from(lab.address("s2"), lab.address("client")) == first_lan
+    # Asked on the second subnet, the two-NIC servers are handed out with their address there.
+    assert hosts_from("10.78.0.11", "10.78.0.30") == sorted(["10.78.0.10", "10.78.0.11", lab.address("s3")])
