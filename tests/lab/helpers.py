@@ -84,15 +84,17 @@ def tcp_probe(lab: Lab, host: str, address: str, port: int = 377, timeout_s: flo
     return result
 
 
-HOOK = str(Path(__file__).resolve().parents[2] / "chroot_hooks" / "get_hosts")
 SQUATTER = str(Path(__file__).with_name("squatter.py"))
 
 
 def run_hook(lab: Lab, env: dict[str, str], host: str = "client") -> tuple[str, float]:
-    """Run the real get_hosts script on `host` as LDM would; return its stdout and wall time (s)."""
-    full_env = {"LTSP_MESH": str(Path(sys.executable).with_name("ltsp-mesh")), **env}
+    """Run `ltsp-mesh hosts --hook` on `host`; return its stdout and wall time (s).
+
+    The Python client's hook mode, for servers, fat clients and other launchers: the thin
+    client's get_hosts script is sh + nc asking a broker, tested in tests/lab/test_hook_sh.py.
+    """
     started = time.perf_counter()
-    proc = lab.run(host, ["/bin/sh", HOOK], env=full_env, timeout_s=30)
+    proc = lab.run(host, mesh_argv("hosts", "--hook"), env=env, timeout_s=30)
     elapsed = time.perf_counter() - started
     assert proc.returncode == 0, proc.stderr
     return proc.stdout, elapsed

@@ -1,4 +1,7 @@
-"""LDM's get_hosts hook, the real script, run in a client namespace against real servers."""
+"""`ltsp-mesh hosts --hook`, the Python client's hook mode, run in a client namespace against real servers.
+
+The thin client's own get_hosts script (sh + nc, asking a broker) is tested in test_hook_sh.py.
+"""
 
 from __future__ import annotations
 
