@@ -7,6 +7,7 @@ names, first TXT wins, addresses on the client's own subnet first) are tested wi
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -135,12 +136,24 @@ def choose_address(addresses: Sequence[str], local_networks: Sequence[str]) -> s
     subnet is the one that reaches it. With none on a local network, the first address is the
     best guess (a routed site). `local_networks` are CIDR strings such as "10.0.0.0/24".
     """
-    networks = [ipaddress.ip_network(n, strict=False) for n in local_networks]
+    networks = [_network(n) for n in local_networks]
     for address in addresses:
-        ip = ipaddress.ip_address(address)
+        ip = _address(address)
         if any(ip in net for net in networks):
             return address
     return addresses[0] if addresses else None
+
+
+# A broker chooses an address for each of its servers at every request: the same few strings
+# parsed again and again. Bounded caches of the parsed values (pure: same text, same value).
+@functools.lru_cache(maxsize=1024)
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(text, strict=False)
+
+
+@functools.lru_cache(maxsize=4096)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(text)
 
 
 def missing(service_type: str, records: Iterable[DnsRecord]) -> tuple[set[str], set[str]]:

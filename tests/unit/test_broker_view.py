@@ -112,3 +112,39 @@ def test_in_flight_picks_never_exceed_the_clients_that_picked(picks: list[tuple[
         view.pick(f"10.0.0.{client}", server(name).discovered.instance, now)
         counts = view.in_flight(now)
         assert sum(counts.values()) <= len({c for c, _, _ in picks})
+
+
+OPS = st.lists(
+    st.tuples(st.sampled_from(["pick", "ack", "refresh_without_b", "refresh_all", "forget_a"]),
+              st.integers(0, 6), st.sampled_from("ab"), st.integers(0, 600)),
+    max_size=80,
+)
+
+
+@given(OPS)
+def test_the_kept_counts_always_equal_the_picks_recounted_from_scratch(ops: list[tuple[str, int, str, int]]) -> None:
+    view = view_of(A, B)
+    picks: dict[str, tuple[str, float]] = {}  # the model: client -> (server, when)
+    servers = {"a": A, "b": B}
+    now = 0.0
+    for op, client_n, name, step_ms in ops:
+        now += step_ms / 1000
+        client, key = f"10.0.0.{client_n}", server(name).discovered.instance
+        picks = {c: p for c, p in picks.items() if now - p[1] < PICK_HOLD_S}
+        if op == "pick" and name in servers:
+            view.pick(client, key, now)
+            picks[client] = (name, now)
+        elif op == "ack":
+            view.acknowledge(client, key, None, now)
+            if picks.get(client, ("", 0.0))[0] == name:
+                del picks[client]
+        elif op in ("refresh_without_b", "refresh_all"):
+            servers = {"a": A} if op == "refresh_without_b" else {"a": A, "b": B}
+            view.refreshed([(s.discovered.instance, s) for s in servers.values()], now)
+            picks = {c: p for c, p in picks.items() if p[0] in servers}
+        elif op == "forget_a":
+            view.forget(A.discovered.instance, now)
+            servers.pop("a", None)
+            picks = {c: p for c, p in picks.items() if p[0] != "a"}
+        expected = {n: base.record.pending + sum(1 for p in picks.values() if p[0] == n) for n, base in servers.items()}
+        assert pending(view, now) == expected

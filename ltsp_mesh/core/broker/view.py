@@ -46,7 +46,12 @@ class Pick:
 
 
 class MeshView:
-    """Servers by key (their DNS-SD instance name) and the broker's picks in flight."""
+    """Servers by key (their DNS-SD instance name) and the broker's picks in flight.
+
+    Every request reads the whole view and changes one pick, so the counts per server and each
+    server's answer with its picks added are kept up to date as picks come and go, rather than
+    rebuilt from all the picks at every read (a storm has a thousand in flight).
+    """
 
     def __init__(self, *, pick_hold_s: float = PICK_HOLD_S, max_picks: int = MAX_PICKS) -> None:
         if not (math.isfinite(pick_hold_s) and pick_hold_s > 0):
@@ -57,8 +62,19 @@ class MeshView:
         self.max_picks = max_picks
         self._servers: dict[str, Answered] = {}
         self._picks: dict[str, Pick] = {}  # client -> its pick, in the order made
+        self._counts: dict[str, int] = {}  # server -> its picks in flight
+        self._adjusted: dict[str, Answered] = {}  # server -> its answer with those picks added
         self._clock = Monotonic()
         self.refreshed_at = -math.inf
+
+    def _drop_pick(self, client: str) -> None:
+        pick = self._picks.pop(client)
+        left = self._counts[pick.server] - 1
+        if left:
+            self._counts[pick.server] = left
+        else:
+            del self._counts[pick.server]
+        self._adjusted.pop(pick.server, None)
 
     def _advance(self, now: float) -> None:
         self._clock.advance(now)
@@ -67,35 +83,43 @@ class MeshView:
             client, pick = next(iter(self._picks.items()))
             if now - pick.at < self.pick_hold_s:
                 break
-            del self._picks[client]
+            self._drop_pick(client)
+
+    def _set_servers(self, servers: dict[str, Answered]) -> None:
+        self._servers = servers
+        self._adjusted = {}
+        for client in [c for c, p in self._picks.items() if p.server not in servers]:
+            self._drop_pick(client)
 
     def refreshed(self, answers: Iterable[tuple[str, Answered]], now: float) -> None:
         """A refresh finished at `now`: these servers answered; every other one is gone."""
         self._advance(now)
-        self._servers = dict(answers)
+        self._set_servers(dict(answers))
         self.refreshed_at = now
-        self._picks = {c: p for c, p in self._picks.items() if p.server in self._servers}
 
     def observe(self, server: str, answer: Answered, now: float) -> None:
         """A fresh answer from one server between refreshes (a claim's reply)."""
         self._advance(now)
         self._servers[server] = answer
+        self._adjusted.pop(server, None)
 
     def forget(self, server: str, now: float) -> None:
         """`server` said goodbye (or left the browse): it is handed out no more."""
         self._advance(now)
-        self._servers.pop(server, None)
-        self._picks = {c: p for c, p in self._picks.items() if p.server != server}
+        self._set_servers({k: a for k, a in self._servers.items() if k != server})
 
     def pick(self, client: str, server: str, now: float) -> bool:
         """Count that `client` was handed `server` first; False when too many are in flight."""
         self._advance(now)
         if server not in self._servers:
             raise ValueError(f"{server!r} is not in the view")
-        if client not in self._picks and len(self._picks) >= self.max_picks:
+        if client in self._picks:
+            self._drop_pick(client)
+        elif len(self._picks) >= self.max_picks:
             return False
-        self._picks.pop(client, None)
         self._picks[client] = Pick(server, now)
+        self._counts[server] = self._counts.get(server, 0) + 1
+        self._adjusted.pop(server, None)
         return True
 
     def acknowledge(self, client: str, server: str, answer: Answered | None, now: float) -> None:
@@ -103,27 +127,29 @@ class MeshView:
         self._advance(now)
         held = self._picks.get(client)
         if held is not None and held.server == server:
-            del self._picks[client]
+            self._drop_pick(client)
         if answer is not None and server in self._servers:
             self._servers[server] = answer
+            self._adjusted.pop(server, None)
 
     def in_flight(self, now: float) -> dict[str, int]:
         """Picks not yet answered, by server."""
         self._advance(now)
-        counts: dict[str, int] = {}
-        for pick in self._picks.values():
-            counts[pick.server] = counts.get(pick.server, 0) + 1
-        return counts
+        return dict(self._counts)
 
     def servers(self, now: float) -> list[tuple[str, Answered]]:
         """Every server in the view, its pending count raised by the picks in flight to it."""
-        counts = self.in_flight(now)
+        self._advance(now)
         result = []
-        for key, answer in sorted(self._servers.items()):
-            extra = counts.get(key, 0)
-            if extra:
-                record = dataclasses.replace(answer.record, pending=answer.record.pending + extra)
-                answer = dataclasses.replace(answer, record=record)
+        for key in sorted(self._servers):
+            answer = self._adjusted.get(key)
+            if answer is None:
+                answer = self._servers[key]
+                extra = self._counts.get(key, 0)
+                if extra:
+                    record = dataclasses.replace(answer.record, pending=answer.record.pending + extra)
+                    answer = dataclasses.replace(answer, record=record)
+                self._adjusted[key] = answer
             result.append((key, answer))
         return result
 
