@@ -19,8 +19,8 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         help=help_text,
         description="Run a benchmark suite in its own network-namespace lab and print each figure "
         "beside its target. `core`: hosts wall time against 10 servers, daemon CPU and memory at "
-        "steady state, mDNS packets per server at constant load. `hook`: the real get_hosts script's "
-        "wall time against 10 and 30 servers, and against 10 with known-hosts trust. `broker`: one broker's answer time, CPU and memory in a storm of 1,000 requests at 30 servers, how its picks spread over capacity, and the idle mesh's packets per server. `trust`: signing and "
+        "steady state, mDNS packets per server at constant load. `hook`: the real get_hosts script, chrooted in Python-free roots (busybox; dash with netcat-openbsd), "
+        "asking a broker, against 10 and 30 servers, beside the Python client. `broker`: one broker's answer time, CPU and memory in a storm of 1,000 requests at 30 servers, how its picks spread over capacity, and the idle mesh's packets per server. `trust`: signing and "
         "checking a reply or TXT record, in microseconds. `unicast`: DNS and mDNS packets per server and "
         "per client with BIND9 across a router, steady and in a login storm, against the prototype's "
         "polling of every server. Exits 1 if a target is missed.",

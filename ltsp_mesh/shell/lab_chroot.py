@@ -5,8 +5,8 @@ hook with the machine's own /bin/sh would prove little. Each root built here hol
 LTSP5 image may offer the hook:
 
 - `busybox`: Debian's busybox-static alone (/bin/busybox and its applet links): sh, nc, sleep,
-  mv, mkdir, logger are all applets; no libc, no other file.
-- `openbsd`: dash as /bin/sh and netcat-openbsd as nc, plus coreutils' sleep, mv and mkdir and
+  mkdir, logger are all applets; no libc, no other file.
+- `openbsd`: dash as /bin/sh and netcat-openbsd as nc, plus coreutils' sleep and mkdir and
   bsdutils' logger, each with the shared libraries ldd names for it.
 - `traditional`: the same with netcat-traditional.
 
@@ -48,7 +48,7 @@ DEBIAN_PACKAGES: Final = {
     "traditional": "dash netcat-traditional coreutils bsdutils",
 }
 # What the hook runs besides the shell and nc, where present (see chroot_hooks/get_hosts).
-_HELPERS: Final = ("sleep", "mv", "mkdir", "logger")
+_HELPERS: Final = ("sleep", "mkdir", "logger")
 _NC: Final = {"openbsd": "nc.openbsd", "traditional": "nc.traditional"}
 # LDM's PATH on a thin client; the hook sets its own anyway.
 LDM_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -6,9 +6,9 @@
 - Figures: nothing is asked while no thin client asks. A request that finds the view older
   than REFRESH_AHEAD_S starts a refresh (one `stats` query to every trusted server at once);
   one that finds it older than FRESH_S waits for that refresh, which is ready as soon as every
-  server that answered the last one has answered again (a dead one holds it READY_WAIT_S at
-  most), so a request is answered from figures about a second old at worst, and a steady
-  storm never waits.
+  server asked has answered but for those silent in the last one (a server that dies holds
+  one refresh READY_WAIT_S at most), so a request is answered from figures about a second old
+  at worst, and a steady storm never waits.
 - Claims: each pick is claimed on the client's behalf with a signed relayed claim; the
   server's signed reply carries its new `pend`, which replaces the pick counted in flight.
 """
@@ -103,6 +103,7 @@ class LiveView:
         self._claim_transport: asyncio.DatagramTransport | None = None
         # instance -> (its TXT and address when checked, why not to ask it, when checked)
         self._txt_verdicts: dict[str, tuple[Discovered, str, str, float]] = {}
+        self._silent: set[str] = set()  # asked in the last refresh, never answered it
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -206,10 +207,10 @@ class LiveView:
             started = self._loop.time()
             targets = self._targets()
             asked = {t.discovered.instance for t in targets}
-            live_before = {key for key, _ in self.view.servers(started)} & asked
-            # Ready when every server that answered last time has answered again; on a cold
-            # start, when every server asked has.
-            expected = live_before or asked
+            # Ready when every server asked has answered, but for those silent last time: a
+            # server that left without a goodbye stays in the browse for 20 minutes, and must
+            # not hold every refresh back. One that just joined is waited for.
+            expected = asked - self._silent
             answers: dict[str, Answered] = {}
             published = False
 
@@ -235,6 +236,7 @@ class LiveView:
             if not published:
                 publish()
             await waiting
+            self._silent = asked - {key for key, _ in self.view.servers(self._loop.time())}
             self.counters["broker_refreshes"] += 1
         finally:
             self._refreshing = None
