@@ -7,7 +7,9 @@ each packet is counted where it is sent or received, by kind.
 - Steady state: the servers run with a short lease (renewals every BENCH_LEASE_S / 2), so a
   window holds several renewal cycles; the cost of one cycle (the signed update plus the look
   at the peers' stamps) is measured and projected to the default lease.
-- Storm: every client runs the real get_hosts hook at once, ROUNDS times (LDM_LB_DOMAIN set).
+- Storm: every client runs `ltsp-mesh hosts --hook` at once, ROUNDS times (LDM_LB_DOMAIN set):
+  the Python client, which browses the zone itself. (The sh get_hosts hook asks a broker over
+  TCP and does no DNS at all; brokers browse mDNS.)
 - The prototype's design, from the same lab: every client polls every server over the legacy
   TCP 377 protocol at each boot. One poll is measured (packets at the client), and a boot
   costs N polls, each server K polls per storm round.
@@ -32,8 +34,7 @@ from pathlib import Path
 
 from ltsp_mesh.bench.core import Figure, server_load
 from ltsp_mesh.core import dnssd_lease
-from ltsp_mesh.shell import hooks
-from ltsp_mesh.shell.lab import Lab, LabProcess
+from ltsp_mesh.shell.lab import Lab, LabProcess, mesh_argv
 from ltsp_mesh.shell.lab_bind import ZONE, Bind
 from ltsp_mesh.shell.lab_routed import RoutedLab
 from ltsp_mesh.shell.labmesh import start_server, wait_ready
@@ -65,8 +66,8 @@ def _mean(counts: dict[str, Counter[str]], hosts: list[str], kind: str) -> float
     return statistics.mean(counts[h][kind] for h in hosts)
 
 
-def _storm(lab: Lab, clients: list[str], script: Path, env: dict[str, str], rounds: int) -> tuple[int, int]:
-    """Run the hook on every client, `rounds` times; (runs, runs that listed every server).
+def _storm(lab: Lab, clients: list[str], env: dict[str, str], rounds: int) -> tuple[int, int]:
+    """Run `hosts --hook` on every client, `rounds` times; (runs, runs that listed every server).
 
     The lab's clients share this machine's CPUs, where real ones each have their own, so they
     start as many at a time as there are CPUs: every run still overlaps others on the wire.
@@ -76,7 +77,7 @@ def _storm(lab: Lab, clients: list[str], script: Path, env: dict[str, str], roun
     at_once = max(2, os.cpu_count() or 2)
     for _ in range(rounds):
         for first in range(0, len(clients), at_once):
-            procs = [subprocess.Popen(lab.exec_argv(c, ["/bin/sh", str(script)]), stdout=subprocess.PIPE, text=True,
+            procs = [subprocess.Popen(lab.exec_argv(c, mesh_argv("hosts", "--hook")), stdout=subprocess.PIPE, text=True,
                                       env={**os.environ, **lab.env, **env,
                                            "LTSP_MESH_CACHE_DIR": f"{env['CACHE']}/{c}"})
                      for c in clients[first:first + at_once]]  # fmt: skip
@@ -135,16 +136,14 @@ def _measure(lab: RoutedLab, tmp: Path, servers: list[str], clients: list[str], 
     cycle_s = dnssd_lease.DEFAULT_LEASE_S * mean_renewal
     mdns_per_s = max(steady[h]["mdns"] for h in servers) / elapsed
 
-    script = tmp / "get_hosts"
-    script.write_bytes(hooks.hook_source())
-    env = {"LTSP_MESH": f"{sys.executable} -m ltsp_mesh", "LDM_LB_DOMAIN": ZONE, "SERVER": "10.77.1.250",
+    env = {"LDM_LB_DOMAIN": ZONE, "SERVER": "10.77.1.250",
            "CACHE": str(tmp / "cache"), "BENCH_SERVERS": str(n),
            # Packets, not time, are measured here (bench hook times the hook): a longer deadline
            # keeps the lab machine's CPU contention from cutting runs short.
            "LDM_LB_TIMEOUT_MS": "2000"}  # fmt: skip
     sniffers = _sniff(lab, [*servers, *clients, "dns"])
     storm_started = time.monotonic()
-    runs, complete = _storm(lab, clients, script, env, rounds)
+    runs, complete = _storm(lab, clients, env, rounds)
     storm_s = time.monotonic() - storm_started
     time.sleep(0.5)  # late replies
     storm = _counts(lab, sniffers)
