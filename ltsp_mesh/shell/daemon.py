@@ -364,7 +364,7 @@ async def run(
             key=identity.host_key.private if identity.host_key else None,
         )
         live = LiveView(aiozc, networks=[i.network for i in identity.interfaces], policy=policy,
-                        host_key=identity.host_key, counters=counters)  # fmt: skip
+                        host_key=identity.host_key, counters=counters, dns_sd_domain=settings.dns_sd_domain)  # fmt: skip
         await live.start()
         endpoint = broker_endpoint.Endpoint(_broker_decide(live, runtime), counters)
         for host in bind_hosts:

@@ -25,6 +25,7 @@ from tests.conftest import LabFactory, require_tools
 from tests.lab.helpers import ldm_split, load, run_hook, wait_until
 
 pytestmark = pytest.mark.lab
+HOOK = Path(__file__).resolve().parents[2] / "chroot_hooks" / "get_hosts"
 SERVERS = ("s1", "s2")
 # Short enough that the kill -9 test sees a sweep within seconds; a site keeps the default.
 LEASE_S = 4
@@ -227,3 +228,18 @@ def test_a_server_with_the_wrong_key_says_so_and_retries(site: Site, tmp_path: P
     wait_until(lambda: proc.log_text().count("does not know this TSIG key") >= 2, 10, "two refusals, logged")
     assert proc.popen.poll() is None and len(site.instances()) == 2
     assert lab.stop(proc, signal.SIGTERM) == 0
+
+
+def test_a_broker_on_another_link_lists_the_servers_of_the_zone_for_the_sh_hook(site: Site, tmp_path: Path) -> None:
+    # A server on the clients' subnet (mDNS cannot cross the router) that is also their boot
+    # server: its broker browses the zone, and the thin client's sh hook gets every server.
+    broker = site.start("client")
+    try:
+        proc = site.lab.run("client", ["/bin/sh", str(HOOK)],
+                            env={"SERVER": site.lab.address("client"), "LTSP_MESH_CACHE_DIR": str(tmp_path)})  # fmt: skip
+        hosts = ldm_split(proc.stdout)
+        assert sorted(hosts) == sorted([*_servers(site), site.lab.address("client")])
+        assert (tmp_path / "hosts").exists()  # a broker's answer, not a fallback
+    finally:
+        assert site.lab.stop(broker, signal.SIGTERM) == 0  # its own records leave the zone
+    assert len(site.instances()) == 2

@@ -11,6 +11,10 @@
   at worst, and a steady storm never waits.
 - Claims: each pick is claimed on the client's behalf with a signed relayed claim; the
   server's signed reply carries its new `pend`, which replaces the pick counted in flight.
+- Beyond one link: with DNS_SD_DOMAIN, the servers registered in that unicast zone are browsed
+  too (through the resolver, as `ltsp-mesh hosts` does with LDM_LB_DOMAIN), at most every
+  UNICAST_BROWSE_S and only while thin clients ask, so a site of many subnets needs no
+  reflector: a thin client's boot server lists the servers of every subnet.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Final
 from zeroconf import IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from ltsp_mesh.core import services, signed_reply, txt
+from ltsp_mesh.core import dnssd_zone, services, signed_reply, txt
 from ltsp_mesh.core.broker import relay
 from ltsp_mesh.core.broker.answer import Listed
 from ltsp_mesh.core.broker.view import PICK_HOLD_S, MeshView
@@ -50,6 +54,11 @@ REFRESH_TIMEOUT_S: Final = 0.25
 # hosts: a site of 1400 clients has 30 servers, the largest imaginable a few hundred.
 MAX_INSTANCES: Final = 512
 RESOLVE_TIMEOUT_MS: Final = 1500
+# The zone's records live 60 s (dnssd_zone); browsing it twice a minute while clients ask
+# finds a new server as soon as a resolver could, and costs a broker a few DNS packets.
+UNICAST_BROWSE_S: Final = 30.0
+# The first browse of a zone is waited for this long at most (later ones run behind the view).
+UNICAST_FIRST_WAIT_S: Final = 0.2
 # Claims waiting for their reply: bounded like the picks in flight (MeshView.MAX_PICKS).
 MAX_CLAIMS_IN_FLIGHT: Final = 4096
 # A TXT record changes at most ten times a minute and its signature stays valid for 15 minutes
@@ -89,8 +98,10 @@ class LiveView:
         policy: TrustPolicy,
         host_key: HostKey | None,
         counters: Counter[str],
+        dns_sd_domain: str = "",
     ) -> None:
         self.aiozc, self.networks, self.policy, self.host_key = aiozc, list(networks), policy, host_key
+        self.dns_sd_domain = dns_sd_domain
         self.counters = counters
         self.view = MeshView()
         self.discovered: dict[str, Discovered] = {}
@@ -104,6 +115,9 @@ class LiveView:
         # instance -> (its TXT and address when checked, why not to ask it, when checked)
         self._txt_verdicts: dict[str, tuple[Discovered, str, str, float]] = {}
         self._silent: set[str] = set()  # asked in the last refresh, never answered it
+        self._unicast: list[Discovered] = []  # found in DNS_SD_DOMAIN
+        self._unicast_at = -float("inf")
+        self._browsing: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -118,9 +132,10 @@ class LiveView:
         if self._browser is not None:
             await self._browser.async_cancel()
             self._browser = None
-        for task in [*self._tasks, *([self._refreshing] if self._refreshing else [])]:
+        running = [t for t in (self._refreshing, self._browsing) if t is not None]
+        for task in [*self._tasks, *running]:
             task.cancel()
-        await asyncio.gather(*self._tasks, *([self._refreshing] if self._refreshing else []), return_exceptions=True)
+        await asyncio.gather(*self._tasks, *running, return_exceptions=True)
         if self._claim_transport is not None:
             self._claim_transport.close()
             self._claim_transport = None
@@ -183,11 +198,38 @@ class LiveView:
             self._txt_verdicts[server.instance] = (server, address, why, now)
         return why
 
+    async def _browse_zone(self) -> None:
+        # dnspython is imported only by daemons that have a zone (a sixth of the daemon's memory).
+        from ltsp_mesh.shell import dnssd_browse
+
+        try:
+            found = await dnssd_browse.discovered(self.dns_sd_domain, self._loop.time() + 2.0,
+                                                  counters=self.counters)  # fmt: skip
+        except Exception as exc:  # the resolver's many errors: keep the last list, say why
+            self.counters["broker_zone_browse_failed"] += 1
+            log.warning("could not browse %s for servers on other links: %s", self.dns_sd_domain, exc)
+            return
+        finally:
+            self._unicast_at = self._loop.time()
+            self._browsing = None
+        self._unicast = found[:MAX_INSTANCES]
+
+    async def _zone(self) -> None:
+        """Browse DNS_SD_DOMAIN again when due, in the background; wait for the first browse."""
+        if not self.dns_sd_domain or self._loop.time() - self._unicast_at < UNICAST_BROWSE_S:
+            return
+        if self._browsing is None:
+            self._browsing = self._loop.create_task(self._browse_zone())
+        if self._unicast_at == -float("inf"):
+            await asyncio.wait([self._browsing], timeout=UNICAST_FIRST_WAIT_S)
+
     def _targets(self) -> list[query.Target]:
         targets, now = [], time.time()
-        for gone in self._txt_verdicts.keys() - self.discovered.keys():
+        known = dnssd_zone.merge(list(self.discovered.values()), self._unicast) if self._unicast else \
+            list(self.discovered.values())  # fmt: skip
+        for gone in self._txt_verdicts.keys() - {s.instance for s in known}:
             del self._txt_verdicts[gone]
-        for server in list(self.discovered.values()):
+        for server in known:
             if server.announced is None:
                 continue  # no ltsp-mesh TXT, no query service: its liveness cannot be checked
             address = services.choose_address(server.addresses, self.networks)
@@ -204,6 +246,7 @@ class LiveView:
 
     async def _refresh(self) -> None:
         try:
+            await self._zone()
             started = self._loop.time()
             targets = self._targets()
             asked = {t.discovered.instance for t in targets}
