@@ -10,6 +10,7 @@ from typing import Final
 
 from ltsp_mesh.core import legacy_xml
 from ltsp_mesh.core.legacy_xml import ServerReport
+from ltsp_mesh.shell.listen import cannot_listen
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,8 @@ WRITE_TIMEOUT_S: Final = 2.0
 async def start(
     host: str, port: int, current: Callable[[], ServerReport], counters: Counter[str]
 ) -> asyncio.Server:
-    """Listen on (host, port); each connection gets the current document, then EOF."""
+    """Listen on (host, port); each connection gets the current document, then EOF. ConfigError
+    when it cannot listen."""
 
     async def serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -38,4 +40,7 @@ async def start(
             except OSError:
                 pass
 
-    return await asyncio.start_server(serve_one, host, port, reuse_address=True)
+    try:
+        return await asyncio.start_server(serve_one, host, port, reuse_address=True)
+    except OSError as exc:
+        raise cannot_listen("the legacy XML (TCP)", host, port, "QUERY_PORT / --query-port", exc) from None

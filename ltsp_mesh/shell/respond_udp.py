@@ -12,6 +12,7 @@ from typing import cast
 from ltsp_mesh.core import wire
 from ltsp_mesh.core.ratelimit import RateLimiter
 from ltsp_mesh.errors import DecodeError
+from ltsp_mesh.shell.listen import cannot_listen
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +62,13 @@ class QueryProtocol(asyncio.DatagramProtocol):
 async def start(
     host: str, port: int, answer: Answer, counters: Counter[str], limiter: RateLimiter | None = None
 ) -> asyncio.DatagramTransport:
-    """Bind the responder on (host, port) and return its transport."""
+    """Bind the responder on (host, port) and return its transport; ConfigError when it cannot."""
     loop = asyncio.get_running_loop()
     budget = limiter or RateLimiter()
-    transport, _ = await loop.create_datagram_endpoint(
-        lambda: QueryProtocol(answer, counters, budget), local_addr=(host, port), reuse_port=False
-    )
+    try:
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: QueryProtocol(answer, counters, budget), local_addr=(host, port), reuse_port=False
+        )
+    except OSError as exc:
+        raise cannot_listen("direct queries (UDP)", host, port, "QUERY_PORT / --query-port", exc) from None
     return transport

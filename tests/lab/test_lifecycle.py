@@ -152,3 +152,15 @@ def test_status_exit_codes_serve_a_monitoring_check(make_lab: LabFactory) -> Non
     for proc in procs.values():
         lab.stop(proc, signal.SIGKILL)
     assert lab.run("client", status, check=False).returncode == 3
+
+
+def test_a_second_serve_on_one_host_says_in_one_line_that_the_port_is_taken(make_lab: LabFactory, tmp_path: Path) -> None:
+    lab = make_lab(["s1"])
+    first = start_server(lab, "s1", load())
+    wait_ready(lab, [first])
+    second = start_server(lab, "s1", load(), args=["--control-socket", str(tmp_path / "second.sock"),
+                                                   "--state-dir", str(tmp_path / "second")])  # fmt: skip
+    assert second.popen.wait(timeout=30) == 1
+    last = second.log_text().strip().splitlines()[-1]
+    assert last.startswith("ltsp-mesh serve: cannot listen on") and "in use" in last and "Traceback" not in second.log_text()
+    assert first.popen.poll() is None  # the first one serves on

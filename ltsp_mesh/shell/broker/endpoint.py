@@ -23,7 +23,7 @@ from ltsp_mesh.core.broker import answer, request
 from ltsp_mesh.core.broker.answer import Reply
 from ltsp_mesh.core.broker.request import BadRequest, BrokerRequest
 from ltsp_mesh.core.ratelimit import RateLimiter
-from ltsp_mesh.errors import ConfigError
+from ltsp_mesh.shell.listen import cannot_listen
 
 log = logging.getLogger(__name__)
 
@@ -192,9 +192,5 @@ async def start(host: str, port: int, endpoint: Endpoint) -> asyncio.Server:
     try:
         return await asyncio.start_server(endpoint.serve, host, port, reuse_address=True,
                                           backlog=MAX_CONNECTIONS)  # fmt: skip
-    except PermissionError:
-        raise ConfigError(f"cannot listen on TCP {host}:{port} for the broker: ports below 1024 need root "
-                          "(run serve as root, or set BROKER_PORT / --broker-port)") from None  # fmt: skip
     except OSError as exc:
-        raise ConfigError(f"cannot listen on TCP {host}:{port} for the broker: {exc.strerror} (is another "
-                          "ltsp-mesh serve running? set BROKER_PORT / --broker-port)") from None  # fmt: skip
+        raise cannot_listen("thin clients (the broker, TCP)", host, port, "BROKER_PORT / --broker-port", exc) from None
