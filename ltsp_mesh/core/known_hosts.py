@@ -30,11 +30,12 @@ from ltsp_mesh.errors import DecodeError
 
 DEFAULT_PORT: Final = 22
 # Bounds on what the parser reads. A site with 1000 servers and three keys each has 3000
-# lines; a line with a hundred names is a few kilobytes. The shell should read at most
-# MAX_TEXT_BYTES of the file.
+# lines of about 100 bytes; a line with a hundred names is a few kilobytes. Whoever reads a
+# known_hosts file (shell/trust_store.py) reads at most MAX_TEXT_BYTES of it: 1 MiB is
+# several thousand host lines, more is not a known_hosts file.
 MAX_LINES: Final = 100_000
 MAX_LINE_CHARS: Final = 64 * 1024
-MAX_TEXT_BYTES: Final = 8 * 1024 * 1024
+MAX_TEXT_BYTES: Final = 1024 * 1024
 # Problems kept for diagnostics; the rest are only counted.
 MAX_REPORTED_PROBLEMS: Final = 20
 # match.c match_pattern_list: a subpattern this long or longer fails the whole list.

@@ -26,8 +26,7 @@ from ltsp_mesh.core.ssh_wire import Reader, string, uint32, uint64
 from ltsp_mesh.errors import DecodeError, TrustError
 
 ED25519_CERT: Final = "ssh-ed25519-cert-v01@openssh.com"
-USER_CERT: Final = 1
-HOST_CERT: Final = 2
+HOST_CERT: Final = 2  # PROTOCOL.certkeys; 1 is a user certificate, which never vouches for a host
 # A certificate rides in a signed reply, so it must fit one datagram with the rest of the reply
 # (signed_reply.CERT_REQUEST_SIZE_BYTES holds the sum). One signed by an Ed25519 or ECDSA CA
 # is 300-400 bytes plus its names; by an RSA-3072 CA about 1,000; by an RSA-4096 CA about

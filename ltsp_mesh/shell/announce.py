@@ -45,7 +45,6 @@ class Announcer:
         self._info: ServiceInfo | None = None
         self._published: ServerRecord | None = None
         self._sent_at: tuple[float, ...] = ()
-        self.updates_sent = 0
 
     @property
     def registered_name(self) -> str:
@@ -93,6 +92,5 @@ class Announcer:
         await self._aiozc.async_update_service(info)
         self._info, self._published = info, record
         self._sent_at = publish.recent(self._sent_at, now) + (now,)
-        self.updates_sent += 1
         log.debug("TXT updated: %s", txt.encode(record))
         return True

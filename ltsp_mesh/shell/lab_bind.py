@@ -11,7 +11,6 @@ none touches the machine's own /etc/bind, /run/named or /var/cache/bind.
 from __future__ import annotations
 
 import shlex
-import shutil
 import subprocess
 from typing import Final
 
@@ -51,11 +50,6 @@ ZONE_FILE = """$TTL 60
     IN NS  ns.{zone}.
 ns  IN A   {address}
 """
-
-
-def missing_tools() -> list[str]:
-    """The BIND commands this machine lacks."""
-    return [tool for tool in TOOLS if shutil.which(tool) is None]
 
 
 class Bind:

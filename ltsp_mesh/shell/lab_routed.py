@@ -73,11 +73,6 @@ class RoutedLab(Lab):
         """The near subnet (the servers'), in CIDR notation."""
         return f"{NEAR_SUBNET}.0/{PREFIX_LEN}"
 
-    @property
-    def far_network(self) -> str:
-        """The far subnet (the clients'), in CIDR notation."""
-        return f"{FAR_SUBNET}.0/{PREFIX_LEN}"
-
     def router_address(self, host: str) -> str:
         """The router's address on `host`'s subnet: the way to the other one."""
         return f"{self._subnet(host)}.{ROUTER_HOST_ADDRESS}"

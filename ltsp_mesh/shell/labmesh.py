@@ -6,12 +6,10 @@ the same way.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from ltsp_mesh.core import loadfile
 from ltsp_mesh.core.record import Load
@@ -123,13 +121,3 @@ def wait_ready(lab: Lab, procs: Sequence[LabProcess], timeout_s: float = 30.0) -
 def mesh(lab: Lab, host: str, *args: str, timeout_s: float = 30.0, check: bool = False) -> subprocess.CompletedProcess[str]:
     """Run an `ltsp-mesh` command on `host` and return it completed."""
     return lab.run(host, mesh_argv(*args), timeout_s=timeout_s, check=check)
-
-
-def mesh_json(lab: Lab, host: str, *args: str, timeout_s: float = 30.0) -> dict[str, Any]:
-    """Run an `ltsp-mesh ... --json` command on `host` and return its envelope."""
-    proc = mesh(lab, host, *args, "--json", timeout_s=timeout_s)
-    try:
-        envelope: dict[str, Any] = json.loads(proc.stdout)
-    except ValueError as exc:
-        raise LabError(f"on {host}: ltsp-mesh {' '.join(args)} printed no JSON: {proc.stdout!r} {proc.stderr!r}") from exc
-    return envelope

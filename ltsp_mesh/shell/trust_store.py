@@ -14,8 +14,7 @@ from ltsp_mesh.core.trust_policy import TrustPolicy
 
 log = logging.getLogger(__name__)
 
-# A generous bound: 1 MiB is several thousand host lines; more is not a known_hosts file.
-MAX_KNOWN_HOSTS_BYTES: Final = 1024 * 1024
+MAX_KNOWN_HOSTS_BYTES: Final = known_hosts.MAX_TEXT_BYTES
 
 
 def read_known_hosts(path: str) -> known_hosts.KnownHosts:

@@ -129,10 +129,6 @@ class SimServer:
         """The index of the last tick at or before `t_s` (0 before the first)."""
         return max(0, min(len(self.hist_sessions) - 1, int(t_s // TICK_S)))
 
-    def alive_at(self, t_s: float) -> bool:
-        """Whether the server was up at the last tick at or before `t_s`."""
-        return bool(self.hist_alive) and self.hist_alive[self.tick_at(t_s)]
-
     def figures_at(self, t_s: float) -> Figures:
         """The figures it reported at the last tick at or before `t_s`."""
         k = self.tick_at(t_s)
