@@ -44,16 +44,27 @@ async def udp_port() -> AsyncIterator[tuple[int, Counter[str]]]:
         transport.close()
 
 
-async def _exchange(port: int, datagrams: list[bytes], wait_s: float = 0.2) -> list[bytes]:
+async def _exchange(port: int, datagrams: list[bytes], expect: int, wait_s: float = 2.0) -> list[bytes]:
+    """Send `datagrams`; return the replies once `expect` have come, or whatever came in `wait_s`.
+
+    A test that expects replies waits for them, not for a fixed time; one that expects none
+    must wait out some silence, and a responder that answers on loopback does so within
+    milliseconds, so a quarter of a second of it is the proof.
+    """
     loop = asyncio.get_running_loop()
     transport, client = await loop.create_datagram_endpoint(_Client, remote_addr=("127.0.0.1", port))
+    replies: list[bytes] = []
     try:
         for datagram in datagrams:
             transport.sendto(datagram)
-        await asyncio.sleep(wait_s)
+        async with asyncio.timeout(wait_s if expect else 0.25):
+            while len(replies) < max(expect, 1):
+                replies.append(await client.replies.get())
+    except TimeoutError:
+        pass
     finally:
         transport.close()
-    return [client.replies.get_nowait() for _ in range(client.replies.qsize())]
+    return replies + [client.replies.get_nowait() for _ in range(client.replies.qsize())]
 
 
 def _request() -> bytes:
@@ -62,7 +73,7 @@ def _request() -> bytes:
 
 async def test_udp_responder_answers_a_padded_stats_request(udp_port: tuple[int, Counter[str]]) -> None:
     port, counters = udp_port
-    (reply,) = await _exchange(port, [_request()])
+    (reply,) = await _exchange(port, [_request()], expect=1)
     assert wire.decode_reply(reply).record == RECORD
     assert counters["udp_answered"] == 1
 
@@ -70,7 +81,7 @@ async def test_udp_responder_answers_a_padded_stats_request(udp_port: tuple[int,
 async def test_udp_responder_drops_and_counts_malformed_datagrams(udp_port: tuple[int, Counter[str]]) -> None:
     port, counters = udp_port
     # (asyncio never sends an empty datagram; the lab test sends a real one)
-    replies = await _exchange(port, [b"\xc1" * 600, b"\x80", _request()[:30]])
+    replies = await _exchange(port, [b"\xc1" * 600, b"\x80", _request()[:30]], expect=0)
     assert replies == []
     assert counters["udp_dropped_malformed"] == 3
 
@@ -78,7 +89,7 @@ async def test_udp_responder_drops_and_counts_malformed_datagrams(udp_port: tupl
 async def test_udp_responder_drops_and_counts_unpadded_requests(udp_port: tuple[int, Counter[str]]) -> None:
     port, counters = udp_port
     bare = wire.encode_request(wire.Request(wire.Op.STATS, os.urandom(16)), pad_to=0)
-    assert await _exchange(port, [bare]) == []
+    assert await _exchange(port, [bare], expect=0) == []
     assert counters["udp_dropped_unpadded"] == 1
 
 
@@ -167,7 +178,7 @@ async def test_udp_responder_hands_each_request_and_its_source_to_the_daemon() -
     transport = await respond_udp.start("127.0.0.1", 0, answer, Counter())
     try:
         claim = wire.encode_request(wire.Request(wire.Op.CLAIM, os.urandom(16)))
-        (reply,) = await _exchange(transport.get_extra_info("sockname")[1], [claim])
+        (reply,) = await _exchange(transport.get_extra_info("sockname")[1], [claim], expect=1)
     finally:
         transport.close()
     assert seen == [(wire.Op.CLAIM, "127.0.0.1")]
