@@ -18,13 +18,24 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from zeroconf import DNSAddress, DNSIncoming, DNSOutgoing, DNSPointer, DNSQuestion, DNSService, DNSText
-from zeroconf.const import _CLASS_IN, _FLAGS_QR_QUERY, _MDNS_ADDR, _MDNS_PORT, _TYPE_A, _TYPE_PTR, _TYPE_SRV, _TYPE_TXT
 
 from ltsp_mesh.core import services
 from ltsp_mesh.core.names import SERVICE_TYPE
 from ltsp_mesh.shell.netif import Interface
 
 log = logging.getLogger(__name__)
+
+# The protocol's own numbers, named here rather than taken from zeroconf's private constants:
+# RFC 1035 section 3.2 (types, class IN), RFC 2782 (SRV), RFC 6762 section 3 (the mDNS group
+# and port); a query's flags are all zero (RFC 1035 section 4.1.1).
+_TYPE_A: Final = 1
+_TYPE_PTR: Final = 12
+_TYPE_TXT: Final = 16
+_TYPE_SRV: Final = 33
+_CLASS_IN: Final = 1
+_FLAGS_QR_QUERY: Final = 0x0000
+_MDNS_ADDR: Final = "224.0.0.251"
+_MDNS_PORT: Final = 5353
 
 # Bounds what a flood of bogus answers can make a client hold: at most MAX_RECORDS records in
 # all (a few MB at most), and at most MAX_RECORDS_PER_SOURCE from any one responder, so that one

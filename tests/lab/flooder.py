@@ -13,12 +13,14 @@ import struct
 import sys
 
 from zeroconf import DNSAddress, DNSIncoming, DNSOutgoing, DNSPointer, DNSService, DNSText
-from zeroconf.const import _CLASS_IN, _FLAGS_AA, _FLAGS_QR_RESPONSE, _TYPE_A, _TYPE_PTR, _TYPE_SRV, _TYPE_TXT
 
 from ltsp_mesh.core import txt
 from ltsp_mesh.core.record import ServerRecord, ServerState
 
 TYPE = "_ltsp._tcp.local."
+# RFC 1035 section 3.2 and 4.1.1, RFC 2782: the protocol's numbers, not zeroconf's private names.
+_TYPE_A, _TYPE_PTR, _TYPE_TXT, _TYPE_SRV, _CLASS_IN = 1, 12, 16, 33, 1
+_FLAGS_QR_RESPONSE, _FLAGS_AA = 0x8000, 0x0400
 PER_PACKET = 8
 TEMPTING = txt.encode_rdata(txt.encode(ServerRecord(
     server_id="bogus", cpus=64, load_per_cpu=0.0, mem_percent=1, swapping=False, sessions=0, pending=0,
