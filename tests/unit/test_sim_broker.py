@@ -15,21 +15,10 @@ from ltsp_mesh.core.sim.broker import BROKER_MODES, ORACLE, Oracle, SimBroker
 from ltsp_mesh.core.sim.compare import benchmark, broker_targets, kind_of, over_oracle, targets
 from ltsp_mesh.core.sim.metrics import measure
 from ltsp_mesh.core.sim.model import CONTENDERS, simulate
-from ltsp_mesh.core.sim.scenarios import MARGOT, RUDOLFO, Scenario, ServerSpec
+from ltsp_mesh.core.sim.scenarios import MARGOT, RUDOLFO, ServerSpec
 from ltsp_mesh.core.sim.servers import SimServer
+from tests.unit.test_sim_model import SMALL  # the client-side tests' small storm, the same site
 
-SMALL = Scenario(
-    name="small",
-    title="small storm",
-    servers=(
-        ServerSpec("a", cpus=4, mem_mib=12288),
-        ServerSpec("b", cpus=8, mem_mib=24576),
-        ServerSpec("c", cpus=12, mem_mib=36864),
-    ),
-    clients=120,
-    boot_window_s=(0.0, 60.0),
-    end_s=400.0,
-)
 # Five servers of one size, and a client count that does not divide evenly.
 EQUAL = dataclasses.replace(
     SMALL, servers=tuple(ServerSpec(f"e{i}", cpus=8, mem_mib=24576) for i in range(5)), clients=103
