@@ -109,9 +109,8 @@ def run(args: argparse.Namespace) -> Result:
         raise ConfigError(f"--dns-lease={args.dns_lease} is outside {low}..{high} seconds")
     dns_server = dnssd_zone.server_address(args.dns_server, "--dns-server") if args.dns_server else None
     settings = _settings(args)
-    counters = asyncio.run(
-        daemon.run(settings, load_file=args.load_file, sample_interval_s=args.sample_interval, hostname=args.hostname,
-                   control_path=args.control_socket, claim_ttl_s=args.claim_ttl, dns_server=dns_server,
-                   dns_lease_s=args.dns_lease)  # fmt: skip
-    )
+    options = daemon.Options(load_file=args.load_file, sample_interval_s=args.sample_interval, hostname=args.hostname,
+                             control_path=args.control_socket, claim_ttl_s=args.claim_ttl, dns_server=dns_server,
+                             dns_lease_s=args.dns_lease)  # fmt: skip
+    counters = asyncio.run(daemon.run(settings, options))
     return Result(command=NAME, data=dict(counters))

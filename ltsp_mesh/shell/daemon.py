@@ -10,6 +10,7 @@ sends the goodbyes for every registered service.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import random
@@ -18,7 +19,7 @@ import signal
 import socket
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -290,141 +291,184 @@ def _broker_decide(live: LiveView, runtime: Runtime) -> broker_endpoint.Decide:
     return decide
 
 
-async def run(
-    settings: ServeSettings,
-    *,
-    load_file: Path | None = None,
-    sample_interval_s: float = 2.0,
-    hostname: str | None = None,
-    control_path: Path = Path(control_socket.DEFAULT_SOCKET),
-    claim_ttl_s: float = DEFAULT_CLAIM_TTL_S,
-    dns_server: tuple[str, int] | None = None,
-    dns_lease_s: int = dnssd_lease.DEFAULT_LEASE_S,
-) -> Counter[str]:
-    """Serve until SIGTERM or SIGINT; return the counters (answered, dropped, updates).
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How `serve` runs besides mesh.conf: load source, timing, the control socket, the zone."""
 
-    With DNS_SD_DOMAIN, also register in that unicast zone (at `dns_server` if given, else at
-    the primary its SOA names), with records that live `dns_lease_s` without a renewal.
+    load_file: Path | None = None
+    sample_interval_s: float = 2.0
+    hostname: str | None = None
+    control_path: Path = Path(control_socket.DEFAULT_SOCKET)
+    claim_ttl_s: float = DEFAULT_CLAIM_TTL_S
+    dns_server: tuple[str, int] | None = None
+    dns_lease_s: int = dnssd_lease.DEFAULT_LEASE_S
+
+
+@dataclass
+class Daemon:
+    """The daemon in the steps aiohttp's runner takes: setup, start, serve, stop.
+
+    Each step that acquires something (a handler, a socket, a registration) pushes what undoes
+    it onto the `cleanup` stack that `run` owns, at once, so a failure at any point undoes
+    exactly what was done, in reverse order, and a normal stop does the same.
     """
-    identity = identify(settings, hostname)
-    sampler: Sampler = FileSampler(load_file) if load_file else SystemSampler()
-    drain = await asyncio.to_thread(read_drain_state, Path(settings.state_dir))
-    first = await asyncio.to_thread(sampler.sample)
-    site = await asyncio.to_thread(trust_store.read_server_known_hosts, settings.known_hosts)
-    policy, members = _trust(site, identity)
-    runtime = Runtime(identity, settings, first.load, drain, PendingLedger(ttl_s=claim_ttl_s), members, policy.strict)
-    if drain.draining:
-        log.info("draining since a previous run%s", f": {drain.reason}" if drain.reason else "")
-    notifier = Notifier()
-    counters = runtime.counters
-    registrar: Registrar | None = None
-    if settings.dns_sd_domain:
-        # Imported only here: dnspython is a sixth of the daemon's memory, and most sites
-        # (one link, mDNS only) never need it.
-        from ltsp_mesh.shell import dnssd_register
 
-        registrar = await dnssd_register.for_daemon(
-            settings, hostname=identity.hostname, interfaces=identity.interfaces, counters=counters, server=dns_server,
-            lease_s=dns_lease_s, signing_key=identity.host_key.private if identity.host_key else None,
-        )  # fmt: skip
+    settings: ServeSettings
+    options: Options
+    identity: Identity
+    sampler: Sampler
+    runtime: Runtime
+    policy: TrustPolicy
+    notifier: Notifier
+    registrar: Registrar | None
+    stopping: bool = False
+    announcer: Announcer = field(init=False)  # made by start(), on the zeroconf instance it opens
 
-    loop = asyncio.get_running_loop()
-    stopping = False
+    @property
+    def counters(self) -> Counter[str]:
+        """What the daemon counted: answered, dropped, updates, claims ..."""
+        return self.runtime.counters
 
-    def request_stop() -> None:
-        nonlocal stopping
-        stopping = True
-        runtime.wake.set()
+    @classmethod
+    async def setup(cls, settings: ServeSettings, options: Options, cleanup: contextlib.AsyncExitStack) -> Daemon:
+        """Resolve everything that can fail on bad configuration or state, bind nothing yet."""
+        identity = identify(settings, options.hostname)
+        sampler: Sampler = FileSampler(options.load_file) if options.load_file else SystemSampler()
+        drain = await asyncio.to_thread(read_drain_state, Path(settings.state_dir))
+        first = await asyncio.to_thread(sampler.sample)
+        site = await asyncio.to_thread(trust_store.read_server_known_hosts, settings.known_hosts)
+        policy, members = _trust(site, identity)
+        runtime = Runtime(identity, settings, first.load, drain, PendingLedger(ttl_s=options.claim_ttl_s), members,
+                          policy.strict)  # fmt: skip
+        if drain.draining:
+            log.info("draining since a previous run%s", f": {drain.reason}" if drain.reason else "")
+        daemon = cls(settings, options, identity, sampler, runtime, policy, Notifier(), None)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, daemon.request_stop)
+            cleanup.callback(loop.remove_signal_handler, signum)
+        if settings.dns_sd_domain:
+            # Imported only here: dnspython is a sixth of the daemon's memory, and most sites
+            # (one link, mDNS only) never need it.
+            from ltsp_mesh.shell import dnssd_register
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, request_stop)
+            daemon.registrar = await dnssd_register.for_daemon(
+                settings, hostname=identity.hostname, interfaces=identity.interfaces, counters=runtime.counters,
+                server=options.dns_server, lease_s=options.dns_lease_s,
+                signing_key=identity.host_key.private if identity.host_key else None,
+            )  # fmt: skip
+            cleanup.push_async_callback(daemon.registrar.stop)  # removes the records, within seconds
+        return daemon
 
-    bind_hosts = [i.address for i in identity.interfaces] if settings.interfaces else ["0.0.0.0"]
-    udp: list[asyncio.DatagramTransport] = []
-    servers: list[asyncio.AbstractServer] = []
-    aiozc: AsyncZeroconf | None = None
-    live: LiveView | None = None
-    try:
+    def request_stop(self) -> None:
+        """SIGTERM or SIGINT: finish the current step, then stop."""
+        self.stopping = True
+        self.runtime.wake.set()
+
+    async def start(self, cleanup: contextlib.AsyncExitStack) -> None:
+        """The responders and the control socket, the broker, then the announcement; READY."""
+        settings, identity, runtime, counters = self.settings, self.identity, self.runtime, self.counters
+        bind_hosts = [i.address for i in identity.interfaces] if settings.interfaces else ["0.0.0.0"]
         for host in bind_hosts:
-            udp.append(await respond_udp.start(host, settings.query_port, runtime.answer, counters))
-            servers.append(await respond_tcp.start(host, settings.query_port, lambda: runtime.snapshot.report, counters))
+            cleanup.callback((await respond_udp.start(host, settings.query_port, runtime.answer, counters)).close)
+            _close_on_exit(cleanup, await respond_tcp.start(host, settings.query_port, lambda: runtime.snapshot.report,
+                                                            counters))  # fmt: skip
         log.info("answering queries on %s port %d (UDP msgpack, TCP XML)", ", ".join(bind_hosts), settings.query_port)
-        servers.append(await control_socket.serve(control_path, runtime.handle_control))
+        control_path = self.options.control_path
+        _close_on_exit(cleanup, await control_socket.serve(control_path, runtime.handle_control))
+        cleanup.callback(control_path.unlink, missing_ok=True)  # only a socket this daemon made
 
         aiozc = AsyncZeroconf(
             interfaces=[i.address for i in identity.interfaces] if settings.interfaces else InterfaceChoice.All,
             ip_version=IPVersion.V4Only,
         )
-        announcer = Announcer(
-            aiozc,
-            name=identity.service,
-            host=identity.mdns_host,
-            ssh_port=settings.ssh_port,
-            addresses=[i.address for i in identity.interfaces],
-            key=identity.host_key.private if identity.host_key else None,
-        )
-        live = LiveView(aiozc, networks=[i.network for i in identity.interfaces], policy=policy,
+        cleanup.push_async_callback(aiozc.async_close)  # unregisters every service: the goodbyes
+        live = LiveView(aiozc, networks=[i.network for i in identity.interfaces], policy=self.policy,
                         host_key=identity.host_key, counters=counters, dns_sd_domain=settings.dns_sd_domain)  # fmt: skip
         await live.start()
+        cleanup.push_async_callback(live.stop)
         endpoint = broker_endpoint.Endpoint(_broker_decide(live, runtime), counters)
         for host in bind_hosts:
-            servers.append(await broker_endpoint.start(host, settings.broker_port, endpoint))
+            _close_on_exit(cleanup, await broker_endpoint.start(host, settings.broker_port, endpoint))
         log.info("answering thin clients' get_hosts on %s TCP port %d (broker, %s trust)", ", ".join(bind_hosts),
-                 settings.broker_port, "known-hosts" if policy.strict else "any")  # fmt: skip
-        await announcer.register(runtime.snapshot.record, time.monotonic())
-        runtime.service_name = announcer.registered_name
-        if registrar is not None:
-            registrar.start(txt.encode(runtime.snapshot.record))  # in the background: DNS may be down
+                 settings.broker_port, "known-hosts" if self.policy.strict else "any")  # fmt: skip
+
+        self.announcer = Announcer(aiozc, name=identity.service, host=identity.mdns_host, ssh_port=settings.ssh_port,
+                                   addresses=[i.address for i in identity.interfaces],
+                                   key=identity.host_key.private if identity.host_key else None)  # fmt: skip
+        await self.announcer.register(runtime.snapshot.record, time.monotonic())
+        runtime.service_name = self.announcer.registered_name
+        if self.registrar is not None:
+            self.registrar.start(txt.encode(runtime.snapshot.record))  # in the background: DNS may be down
         record = runtime.snapshot.record
         log.info("ready: id %s, %d CPUs, capacity %d, %s", identity.server_id, runtime.load.cpus, record.capacity,
                  record.state.value)  # fmt: skip
-        notifier.notify("READY=1", f"STATUS=announcing {announcer.registered_name}")
+        self.notifier.notify("READY=1", f"STATUS=announcing {self.announcer.registered_name}")
 
-        next_sample = loop.time() + sample_interval_s
-        watchdog_s = notifier.watchdog_interval_s
+    async def serve(self) -> None:
+        """Sample on a timer (and on a drain change), keep TXT current, ping the watchdog, until stopped."""
+        loop, runtime = asyncio.get_running_loop(), self.runtime
+        interval_s = self.options.sample_interval_s
+        next_sample = loop.time() + interval_s
+        watchdog_s = self.notifier.watchdog_interval_s
         next_ping = loop.time() + watchdog_s if watchdog_s else float("inf")
-        while not stopping:
+        while not self.stopping:
             try:
                 async with asyncio.timeout_at(min(next_sample, next_ping)):
                     await runtime.wake.wait()
             except TimeoutError:
                 pass
             runtime.wake.clear()
-            if stopping:
+            if self.stopping:
                 break
             now = loop.time()
             if watchdog_s and now >= next_ping:
-                notifier.notify("WATCHDOG=1")
+                self.notifier.notify("WATCHDOG=1")
                 next_ping = now + watchdog_s
             if now >= next_sample:
-                next_sample = now + sample_interval_s
-                try:
-                    sample = await asyncio.to_thread(sampler.sample)
-                    runtime.settle(sample.session_hosts)
-                    runtime.update(load=sample.load)
-                except ConfigError as exc:
-                    counters["sample_failed"] += 1
-                    log.warning("keeping the last figures: %s", exc)
-            if await announcer.refresh(runtime.snapshot.record, time.monotonic()):
-                counters["txt_updates"] += 1
-                if registrar is not None:
-                    registrar.update_txt(txt.encode(runtime.snapshot.record))
+                next_sample = now + interval_s
+                await self._sample()
+            if await self.announcer.refresh(runtime.snapshot.record, time.monotonic()):
+                self.counters["txt_updates"] += 1
+                if self.registrar is not None:
+                    self.registrar.update_txt(txt.encode(runtime.snapshot.record))
+
+    async def _sample(self) -> None:
+        try:
+            sample = await asyncio.to_thread(self.sampler.sample)
+        except ConfigError as exc:
+            self.counters["sample_failed"] += 1
+            log.warning("keeping the last figures: %s", exc)
+            return
+        self.runtime.settle(sample.session_hosts)
+        self.runtime.update(load=sample.load)
+
+    def stop(self) -> None:
+        """Say that the goodbyes are going out (the cleanup sends them)."""
         log.info("stopping: sending goodbyes")
-        notifier.notify("STOPPING=1")
-    finally:
-        if registrar is not None:
-            await registrar.stop()  # removes the DNS records, within a few seconds at most
-        if live is not None:
-            await live.stop()
-        if aiozc is not None:
-            await aiozc.async_close()
-        for transport in udp:
-            transport.close()
-        for server in servers:
-            server.close()
-            await server.wait_closed()
-        control_path.unlink(missing_ok=True)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
+        self.notifier.notify("STOPPING=1")
+
+
+def _close_on_exit(cleanup: contextlib.AsyncExitStack, server: asyncio.AbstractServer) -> None:
+    async def close() -> None:
+        server.close()
+        await server.wait_closed()
+
+    cleanup.push_async_callback(close)
+
+
+async def run(settings: ServeSettings, options: Options = Options()) -> Counter[str]:
+    """Serve until SIGTERM or SIGINT; return the counters (answered, dropped, updates).
+
+    With DNS_SD_DOMAIN, also register in that unicast zone (at `options.dns_server` if given,
+    else at the primary its SOA names), with records that live `options.dns_lease_s` without a
+    renewal.
+    """
+    async with contextlib.AsyncExitStack() as cleanup:
+        daemon = await Daemon.setup(settings, options, cleanup)
+        await daemon.start(cleanup)
+        await daemon.serve()
+        daemon.stop()
+    counters = daemon.counters
     log.info("stopped; %s", ", ".join(f"{k}={v}" for k, v in sorted(counters.items())) or "no queries")
     return counters
