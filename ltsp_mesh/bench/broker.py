@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from ltsp_mesh.bench.core import GIB_KIB, Figure, _cpu_seconds, _rss_mb, _tx_packets, compile_package, percentile
+from ltsp_mesh.bench.core import GIB_KIB, Figure, cpu_seconds, rss_mb, tx_packets, compile_package, percentile
 from ltsp_mesh.core.record import Load
 from ltsp_mesh.core.sim.scenarios import RUDOLFO_SERVERS
 from ltsp_mesh.shell.lab import Lab, _ip
@@ -63,24 +63,24 @@ def run(quick: bool = False) -> list[Figure]:
         time.sleep(3.0)  # every announcement out, every browser settled
 
         broker = procs[0]
-        cpu_before, started = _cpu_seconds(broker.pid), time.monotonic()
+        cpu_before, started = cpu_seconds(broker.pid), time.monotonic()
         proc = lab.run("client", [sys.executable, "-m", "ltsp_mesh.bench.broker_load", lab.address("s1"), str(PORT),
                                   str(requests), str(RATE_PER_S), *sources], timeout_s=300)  # fmt: skip
         storm_s = time.monotonic() - started
-        broker_cpu = 100 * (_cpu_seconds(broker.pid) - cpu_before) / storm_s
-        broker_rss = _rss_mb(broker.pid)
+        broker_cpu = 100 * (cpu_seconds(broker.pid) - cpu_before) / storm_s
+        broker_rss = rss_mb(broker.pid)
         result = json.loads(proc.stdout)
-        answered_ms = [ms for ms in result["ms"]]
+        answered_ms: list[float] = result["ms"]
         first: Counter[str] = Counter(result["first"])
         ok = int(result["status"].get("200", 0))
 
         time.sleep(3.0)  # the storm's last claims and refreshes drain
-        tx_before = {h: _tx_packets(lab, h) for h in servers}
+        tx_before = {h: tx_packets(lab, h) for h in servers}
         idle_started = time.monotonic()
         time.sleep(idle_s)
         idle_elapsed = time.monotonic() - idle_started
-        packets = [(_tx_packets(lab, h) - tx_before[h]) / idle_elapsed for h in servers]
-        rss_all = [_rss_mb(p.pid) for p in procs]
+        packets = [(tx_packets(lab, h) - tx_before[h]) / idle_elapsed for h in servers]
+        rss_all = [rss_mb(p.pid) for p in procs]
 
     spread = _spread(first, capacity)
     return [

@@ -59,19 +59,22 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds process `pid` has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _rss_mb(pid: int) -> float:
+def rss_mb(pid: int) -> float:
+    """Process `pid`'s resident memory, in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
 
-def _tx_packets(lab: Lab, host: str) -> int:
+def tx_packets(lab: Lab, host: str) -> int:
+    """Packets `host`'s eth0 has sent so far."""
     proc = lab.run(host, ["cat", "/sys/class/net/eth0/statistics/tx_packets"])
     return int(proc.stdout)
 
@@ -105,14 +108,14 @@ def run(quick: bool = False) -> list[Figure]:
             complete += len(proc.stdout.split()) == SERVERS
         time.sleep(2.0)  # let multicast answers to the last queries drain
 
-        cpu_before = {p.pid: _cpu_seconds(p.pid) for p in procs}
-        tx_before = {h: _tx_packets(lab, h) for h in servers}
+        cpu_before = {p.pid: cpu_seconds(p.pid) for p in procs}
+        tx_before = {h: tx_packets(lab, h) for h in servers}
         started = time.monotonic()
         time.sleep(window_s)
         elapsed = time.monotonic() - started
-        cpu_percent = [100 * (_cpu_seconds(p.pid) - cpu_before[p.pid]) / elapsed for p in procs]
-        rss = [_rss_mb(p.pid) for p in procs]
-        packets = [(_tx_packets(lab, h) - tx_before[h]) / elapsed for h in servers]
+        cpu_percent = [100 * (cpu_seconds(p.pid) - cpu_before[p.pid]) / elapsed for p in procs]
+        rss = [rss_mb(p.pid) for p in procs]
+        packets = [(tx_packets(lab, h) - tx_before[h]) / elapsed for h in servers]
 
     return [
         Figure("hosts wall time p95, 10 servers", percentile(wall_ms, 0.95), "ms", 300, "<=",
