@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from ltsp_mesh.shell import lab as lab_module
-from ltsp_mesh.shell.lab import Lab
+from ltsp_mesh.lab import netns as lab_module
+from ltsp_mesh.lab.netns import Lab
 
 
 def _cannot_run(problem: str) -> None:
@@ -50,7 +50,7 @@ def _lab_factory(new_workdir: Callable[[], Path]) -> Iterator[LabFactory]:
     labs: list[Lab] = []
 
     def make(hosts: Sequence[str], lab_type: type[Lab] = Lab, **options: Any) -> Lab:
-        # lab_type: a Lab subclass such as shell/lab_routed.py's RoutedLab, built with `options`.
+        # lab_type: a Lab subclass such as lab/routed.py's RoutedLab, built with `options`.
         lab = lab_type(hosts=list(hosts), workdir=new_workdir(), **options)
         labs.append(lab)
         _CREATED.add(lab.prefix)

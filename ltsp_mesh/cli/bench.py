@@ -6,10 +6,14 @@ import argparse
 from typing import Any
 
 from ltsp_mesh.cli.exit_codes import FAILED, OK
+from ltsp_mesh.cli.lab_tools import import_lab
 from ltsp_mesh.cli.render import Result, table
 
 NAME = "bench"
-SUITES = ("core", "hook", "broker", "trust", "storm", "unicast")
+# Each suite and its module in ltsp_mesh.lab.bench.
+SUITE_MODULES = {"core": "core_suite", "hook": "hook", "broker": "broker", "trust": "trust", "storm": "storm",
+                 "unicast": "unicast"}  # fmt: skip
+SUITES = tuple(SUITE_MODULES)
 
 
 def add_parser(subparsers: Any, help_text: str) -> None:
@@ -34,17 +38,9 @@ def add_parser(subparsers: Any, help_text: str) -> None:
 def run(args: argparse.Namespace) -> Result:
     """Run the suite and tabulate its figures."""
     # Imported here, not at the top: `hosts` runs at every login screen and pays for every
-    # module the command line imports at start-up.
-    from ltsp_mesh.bench import broker as bench_broker
-    from ltsp_mesh.bench import core as bench_core
-    from ltsp_mesh.bench import hook as bench_hook
-    from ltsp_mesh.bench import storm as bench_storm
-    from ltsp_mesh.bench import trust as bench_trust
-    from ltsp_mesh.bench import unicast as bench_unicast
-
-    suites = {"core": bench_core, "hook": bench_hook, "broker": bench_broker, "trust": bench_trust, "storm": bench_storm,
-              "unicast": bench_unicast}  # fmt: skip
-    figures = suites[args.suite].run(quick=args.quick)
+    # module the command line imports at start-up; and the Debian package has no lab.
+    suite = import_lab(f"bench.{SUITE_MODULES[args.suite]}", NAME)
+    figures = suite.run(quick=args.quick)
     rows = [[f.name, f"{f.value:.2f} {f.unit}", f"{f.comparison} {f.target:g} {f.unit}", "ok" if f.met else "MISSED",
              f.detail] for f in figures]  # fmt: skip
     met = all(f.met for f in figures)

@@ -13,7 +13,7 @@ from ltsp_mesh.errors import ConfigError
 from ltsp_mesh.shell import netif
 
 if TYPE_CHECKING:
-    from ltsp_mesh.shell.watch import Event
+    from ltsp_mesh.shell.client.watch import Event
 
 NAME = "browse"
 
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> Result:
     """Browse and print events as they come."""
     # Imported here, not at the top: `hosts` runs at every login screen and pays for every
     # module the command line imports at start-up.
-    from ltsp_mesh.shell.watch import watch
+    from ltsp_mesh.shell.client.watch import watch
     if args.duration is not None and not 0 < args.duration <= 7 * 86400:
         raise ConfigError(f"--duration={args.duration} is outside 0..604800 seconds")
     interfaces = netif.select(args.interface)

@@ -37,7 +37,7 @@ def add_parser(subparsers: Any, help_text: str) -> None:
 
 
 def _open_queue(name: str, wait_s: float) -> Any:
-    from ltsp_mesh.shell.mqueue import MessageQueue
+    from ltsp_mesh.shell.client.mqueue import MessageQueue
 
     end = time.monotonic() + wait_s
     while True:
@@ -62,8 +62,9 @@ def _terminal() -> tuple[IO[bytes], IO[bytes]]:
 
 def run(args: argparse.Namespace) -> Result:
     """Show the list, follow the feed, and print the chosen address."""
-    from ltsp_mesh.core import chooser_screen, feed
-    from ltsp_mesh.core.chooser_screen import Action, State
+    from ltsp_mesh.core.codec import feed
+    from ltsp_mesh.core.view import chooser_screen
+    from ltsp_mesh.core.view.chooser_screen import Action, State
 
     if not 0 <= args.wait <= 3600:
         raise ConfigError(f"--wait={args.wait} is outside 0..3600 seconds")

@@ -6,13 +6,14 @@ import argparse
 import asyncio
 import random
 
+from ltsp_mesh.core.config.client_settings import ClientSettings
 from ltsp_mesh.errors import ConfigError
-from ltsp_mesh.core.client_settings import ClientSettings
-from ltsp_mesh.shell import hook, netif, trust_store
-from ltsp_mesh.shell.survey import Survey, survey
+from ltsp_mesh.shell import netif, trust_store
+from ltsp_mesh.shell.client import host_list
+from ltsp_mesh.shell.client.survey import Survey, survey
 
 DEFAULT_TIMEOUT_MS = 400  # LDM_LB_TIMEOUT_MS's default (DESIGN.md)
-DEFAULT_BROWSE_MS = hook.DEFAULT_BROWSE_MS
+DEFAULT_BROWSE_MS = host_list.DEFAULT_BROWSE_MS
 
 
 def add(parser: argparse.ArgumentParser, *, json: bool = True) -> None:

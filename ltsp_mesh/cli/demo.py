@@ -7,6 +7,7 @@ import signal
 import sys
 from typing import Any
 
+from ltsp_mesh.cli.lab_tools import import_lab
 from ltsp_mesh.cli.render import Result
 
 NAME = "demo"
@@ -36,10 +37,10 @@ def _say(text: str) -> None:
 def run(args: argparse.Namespace) -> Result:
     """Run the scene; everything built is removed, even on failure or Ctrl-C."""
     # Imported here, not at the top: `hosts` runs at every login screen and pays for every
-    # module the command line imports at start-up.
-    from ltsp_mesh.shell import guides
+    # module the command line imports at start-up; and the Debian package has no lab.
+    scenes = import_lab("scenes", NAME)
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM cleans up like Ctrl-C
-    guides.SCENES[args.scene](_say)
+    scenes.SCENES[args.scene](_say)
     _say("Done: every namespace, veth and the bridge are gone.")
     return Result(command=NAME, streamed=True)

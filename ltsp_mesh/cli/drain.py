@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from ltsp_mesh.cli.render import Result
-from ltsp_mesh.core.control import ControlOp, ControlRequest, DrainState
-from ltsp_mesh.shell import control
+from ltsp_mesh.core.codec.control import ControlOp, ControlRequest, DrainState
+from ltsp_mesh.shell.server import control
 
 NAME = "drain"
 

@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> Result:
     # Imported here, not at the top: `hosts` runs at every login screen and pays for every
     # module the command line imports at start-up.
     from ltsp_mesh.cli.status import snapshot
-    from ltsp_mesh.core import feed
-    from ltsp_mesh.shell.mqueue import MessageQueue
+    from ltsp_mesh.core.codec import feed
+    from ltsp_mesh.shell.client.mqueue import MessageQueue
 
     if not 0.5 <= args.interval <= 3600:
         raise ConfigError(f"--interval={args.interval} is outside 0.5..3600 seconds")

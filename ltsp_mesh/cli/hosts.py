@@ -11,10 +11,10 @@ from typing import Any
 
 from ltsp_mesh.cli.exit_codes import NOTHING_FOUND, OK
 from ltsp_mesh.cli.render import Result, jsonable
-from ltsp_mesh.core.client_settings import Algorithm
-from ltsp_mesh.core.services import Discovered
+from ltsp_mesh.core.config.client_settings import Algorithm
+from ltsp_mesh.core.discovery.services import Discovered
 from ltsp_mesh.errors import ConfigError
-from ltsp_mesh.shell import hook
+from ltsp_mesh.shell.client import host_list
 
 NAME = "hosts"
 
@@ -34,7 +34,7 @@ def add_parser(subparsers: Any, help_text: str) -> None:
     parser.add_argument("--interface", action="append", default=[], metavar="NAME",
                         help="look on this interface only (repeat for more); default: all multicast-capable ones")  # fmt: skip
     parser.add_argument("--timeout-ms", type=int, help="the whole deadline (default: LDM_LB_TIMEOUT_MS, 400)")
-    parser.add_argument("--browse-ms", type=int, default=hook.DEFAULT_BROWSE_MS,
+    parser.add_argument("--browse-ms", type=int, default=host_list.DEFAULT_BROWSE_MS,
                         help="how long to collect mDNS answers (default %(default)s)")  # fmt: skip
     parser.add_argument("--algorithm", choices=[a.value for a in Algorithm], help="override LDM_LB_ALGORITHM")
     parser.add_argument("--lts-conf", type=Path, metavar="FILE",
@@ -66,12 +66,12 @@ def run(args: argparse.Namespace) -> Result:
         raise ConfigError(f"--timeout-ms={args.timeout_ms} is outside 10..60000")
     if not 1 <= args.browse_ms <= 60_000:
         raise ConfigError(f"--browse-ms={args.browse_ms} is outside 1..60000")
-    options = hook.Options(
+    options = host_list.Options(
         interfaces=tuple(args.interface), timeout_ms=args.timeout_ms, browse_ms=args.browse_ms,
         lts_conf=args.lts_conf, algorithm=args.algorithm, first_only=args.first, hook=args.hook,
         cache_dir=args.cache_dir,
     )  # fmt: skip
-    decision = asyncio.run(hook.decide(options, os.environ, random.Random()))
+    decision = asyncio.run(host_list.decide(options, os.environ, random.Random()))
     servers = [
         _server_json(a.discovered, a.address, measured=True, response_ms=a.response_ms, record=jsonable(a.record))
         for a in decision.ranked
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> Result:
         "elapsed_ms": decision.survey.elapsed_ms if decision.survey else 0.0,
         "counters": dict(decision.counters),
     }
-    live = decision.source is hook.Source.LIVE
+    live = decision.source is host_list.Source.LIVE
     return Result(
         command=NAME,
         data=data,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ltsp_mesh.cli.render import Result
-from ltsp_mesh.shell import hooks
+from ltsp_mesh.shell import hook_install
 
 NAME = "install-hooks"
 
@@ -19,7 +19,7 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         help=help_text,
         description="Install the get_hosts hook at usr/share/ltsp/get_hosts and usr/lib/ltsp/get_hosts "
         "inside the image DIR. Running it again changes nothing; an existing different hook is kept "
-        f"as get_hosts{hooks.BACKUP_SUFFIX}. The hook is a POSIX sh script that needs only /bin/sh "
+        f"as get_hosts{hook_install.BACKUP_SUFFIX}. The hook is a POSIX sh script that needs only /bin/sh "
         "and nc in the image (no Python, no ltsp-mesh): a warning says when the image lacks either, "
         "and how to add it. In a Debian or Ubuntu image, `ltsp-chroot apt-get install ltsp-mesh-hook` "
         "installs the same hook.",
@@ -31,7 +31,7 @@ def add_parser(subparsers: Any, help_text: str) -> None:
 
 def run(args: argparse.Namespace) -> Result:
     """Install and report what changed."""
-    done = hooks.install(args.chroot)
+    done = hook_install.install(args.chroot)
     lines = []
     for item in done:
         line = f"{item.action}: {item.path}"
@@ -40,8 +40,8 @@ def run(args: argparse.Namespace) -> Result:
         lines.append(line)
     # After installing: a hook in place is what the admin asked for, and what the image still
     # lacks may be installed next, so these are warnings, not errors.
-    warnings = hooks.image_problems(args.chroot)
+    warnings = hook_install.image_problems(args.chroot)
     if any(item.action != "unchanged" for item in done):
-        lines.append(hooks.rebuild_hint(args.chroot))
+        lines.append(hook_install.rebuild_hint(args.chroot))
     data = [{"path": str(i.path), "action": i.action, "backup": str(i.backup) if i.backup else None} for i in done]
     return Result(command=NAME, data=data, text="\n".join(lines), warnings=warnings)

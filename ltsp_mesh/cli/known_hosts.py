@@ -16,8 +16,8 @@ from ltsp_mesh.cli.render import Result, table
 from ltsp_mesh.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ltsp_mesh.core.signed_reply import SignedReply
-    from ltsp_mesh.core.ssh_keys import PublicKey
+    from ltsp_mesh.core.trust.signed_reply import SignedReply
+    from ltsp_mesh.core.trust.ssh_keys import PublicKey
 
 NAME = "known-hosts"
 DEFAULT_OUTPUT = "/etc/ltsp/ssh_known_hosts.mesh"
@@ -54,11 +54,11 @@ def run(args: argparse.Namespace) -> Result:
     """Collect, compare, write, update the images."""
     # Imported here, not at the top: `hosts` runs at every login screen and pays for every
     # module the command line imports at start-up.
-    from ltsp_mesh.core import known_hosts, mesh_keys, ssh_keys, trust
-    from ltsp_mesh.core.mesh_keys import Change
+    from ltsp_mesh.core.trust import known_hosts, mesh_keys, ssh_keys, verdicts
+    from ltsp_mesh.core.trust.mesh_keys import Change
     from ltsp_mesh.errors import DecodeError
     from ltsp_mesh.shell import atomic, netif, trust_store
-    from ltsp_mesh.shell.survey import survey
+    from ltsp_mesh.shell.client.survey import survey
 
     if not 100 <= args.timeout_ms <= 60_000:
         raise ConfigError(f"--timeout-ms={args.timeout_ms} is outside 100..60000")
@@ -82,10 +82,10 @@ def run(args: argparse.Namespace) -> Result:
         if not key.is_ed25519 or not _signed_by(signed, key) or key.fingerprint != answer.record.host_key_fp:
             problems.append(f"{answer.address}: its reply is not signed by the key it sent, or not the key it announces")
             continue
-        peer = trust.Peer(address=answer.address, ssh_port=answer.discovered.ssh_port)
-        verdict = trust.check_reply(signed, nonce=signed.reply.nonce, peer=peer, known_hosts=cas, now=time.time())
+        peer = verdicts.Peer(address=answer.address, ssh_port=answer.discovered.ssh_port)
+        verdict = verdicts.check_reply(signed, nonce=signed.reply.nonce, peer=peer, known_hosts=cas, now=time.time())
         names = (answer.discovered.host.rstrip("."), answer.address)
-        seen.append(mesh_keys.Seen(names=names, key=key, vouched=verdict.via is trust.Via.CERTIFICATE))
+        seen.append(mesh_keys.Seen(names=names, key=key, vouched=verdict.via is verdicts.Via.CERTIFICATE))
     existing_text = _read(args.output)
     decisions = mesh_keys.plan(known_hosts.parse(existing_text), seen)
     rows = [[", ".join(d.seen.names), d.seen.key.fingerprint, d.change.value] for d in decisions]
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> Result:
 
 
 def _signed_by(signed: SignedReply, key: PublicKey) -> bool:
-    from ltsp_mesh.core import signed_reply
+    from ltsp_mesh.core.trust import signed_reply
 
     try:
         return signed_reply.verify_signature(signed, key.ed25519())

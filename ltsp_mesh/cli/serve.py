@@ -1,3 +1,4 @@
+
 """`ltsp-mesh serve`: announce this application server and answer load queries."""
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ltsp_mesh.cli.render import Result
-from ltsp_mesh.core import dnssd_lease, dnssd_zone, ltsconf, mesh_conf
-from ltsp_mesh.core.pending import DEFAULT_CLAIM_TTL_S
+from ltsp_mesh.core.config import dns_site, ltsconf, mesh_conf
+from ltsp_mesh.core.discovery import dnssd_lease
+from ltsp_mesh.core.server.pending import DEFAULT_CLAIM_TTL_S
 from ltsp_mesh.errors import ConfigError
 
 NAME = "serve"
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> Result:
     """Serve until stopped by a signal."""
     # Imported here, not at the top: `hosts` runs at every login screen and pays for every
     # module the command line imports at start-up.
-    from ltsp_mesh.shell import daemon
+    from ltsp_mesh.shell.server import daemon
     if not 1 <= args.claim_ttl <= 86400:
         raise ConfigError(f"--claim-ttl={args.claim_ttl} is outside 1..86400 seconds")
     if not 0.1 <= args.sample_interval <= 3600:
@@ -107,7 +109,7 @@ def run(args: argparse.Namespace) -> Result:
     if not dnssd_lease.MIN_LEASE_S <= args.dns_lease <= dnssd_lease.MAX_LEASE_S:
         low, high = dnssd_lease.MIN_LEASE_S, dnssd_lease.MAX_LEASE_S
         raise ConfigError(f"--dns-lease={args.dns_lease} is outside {low}..{high} seconds")
-    dns_server = dnssd_zone.server_address(args.dns_server, "--dns-server") if args.dns_server else None
+    dns_server = dns_site.server_address(args.dns_server, "--dns-server") if args.dns_server else None
     settings = _settings(args)
     options = daemon.Options(load_file=args.load_file, sample_interval_s=args.sample_interval, hostname=args.hostname,
                              control_path=args.control_socket, claim_ttl_s=args.claim_ttl, dns_server=dns_server,

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ltsp_mesh.cli.exit_codes import FAILED, OK
 from ltsp_mesh.cli.render import Result, jsonable, table
+from ltsp_mesh.core.server.pending import DEFAULT_CLAIM_TTL_S
 from ltsp_mesh.errors import ConfigError, MeshError
-from ltsp_mesh.core.pending import DEFAULT_CLAIM_TTL_S
 
 if TYPE_CHECKING:  # the simulator is imported in run(), never at start-up
     from ltsp_mesh.core.sim import Plan, Report, Row, Target

@@ -13,8 +13,9 @@ from typing import Any
 from ltsp_mesh.cli import client_options
 from ltsp_mesh.cli.exit_codes import DEGRADED, NOTHING_FOUND, OK, ExitCode
 from ltsp_mesh.cli.render import Result, table
-from ltsp_mesh.core import client_settings, mesh_view
-from ltsp_mesh.core.mesh_view import ServerView
+from ltsp_mesh.core.config import client_settings
+from ltsp_mesh.core.view import mesh as mesh_view
+from ltsp_mesh.core.view.mesh import ServerView
 from ltsp_mesh.errors import ConfigError
 
 NAME = "status"

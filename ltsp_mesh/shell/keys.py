@@ -11,7 +11,7 @@ from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from ltsp_mesh.core import ssh_cert, ssh_keys
+from ltsp_mesh.core.trust import ssh_cert, ssh_keys
 from ltsp_mesh.errors import MeshError
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ltsp_mesh.core import signed_reply, wire
-from ltsp_mesh.core.services import Answered, Discovered
-from ltsp_mesh.core.trust_policy import TRUST_ANY, TrustPolicy
+from ltsp_mesh.core.client.trust_policy import TRUST_ANY, TrustPolicy
+from ltsp_mesh.core.codec import load_query
+from ltsp_mesh.core.discovery.services import Answered, Discovered
+from ltsp_mesh.core.trust import signed_reply
 from ltsp_mesh.errors import DecodeError
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ class Target:
     discovered: Discovered
     address: str
     port: int
-    request_size: int = wire.REQUEST_SIZE_BYTES
+    request_size: int = load_query.REQUEST_SIZE_BYTES
 
 
 @dataclass
@@ -100,7 +101,7 @@ async def query_all(
         for target in targets:
             nonce = secrets.token_bytes(16)
             protocol.pending[nonce] = _Pending(target, loop.time())
-            request = wire.encode_request(wire.Request(wire.Op.STATS, nonce, want_key=want_key), pad_to=target.request_size)
+            request = load_query.encode_request(load_query.Request(load_query.Op.STATS, nonce, want_key=want_key), pad_to=target.request_size)
             try:
                 transport.sendto(request, (target.address, target.port))
             except OSError as exc:  # no route, unreachable: that server simply does not answer

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from ltsp_mesh.core import known_hosts
-from ltsp_mesh.core.client_settings import ClientSettings, Trust
-from ltsp_mesh.core.trust_policy import TrustPolicy
+from ltsp_mesh.core.client.trust_policy import TrustPolicy
+from ltsp_mesh.core.config.client_settings import ClientSettings, Trust
+from ltsp_mesh.core.trust import known_hosts
 
 log = logging.getLogger(__name__)
 

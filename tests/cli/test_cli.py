@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,14 @@ def test_serve_refuses_a_nonsense_sample_interval(capsys: pytest.CaptureFixture[
 def test_browse_refuses_a_negative_duration(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["browse", "--duration", "-1"]) == FAILED
     assert "--duration" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "module"), [(["demo"], "ltsp_mesh.lab.scenes"),
+                                              (["bench", "trust"], "ltsp_mesh.lab.bench.trust")])  # fmt: skip
+def test_lab_commands_without_the_lab_say_where_it_lives(
+    argv: list[str], module: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # as in the Debian package, which leaves the lab out
+    assert main(argv) == FAILED
+    err = capsys.readouterr().err
+    assert "ships with the source, not the Debian package" in err and "Traceback" not in err

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ltsp_mesh.cli import main
-from ltsp_mesh.shell import hooks
+from ltsp_mesh.shell import hook_install
 
 REPO_HOOK = Path(__file__).resolve().parents[2] / "chroot_hooks" / "get_hosts"
 
@@ -64,7 +64,7 @@ def _warnings(image: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
 
 def test_hook_is_installed_at_both_ldm_paths_and_executable(image: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _install(image, capsys)
-    for relative in hooks.HOOK_PATHS:
+    for relative in hook_install.HOOK_PATHS:
         path = image / relative
         assert path.read_bytes() == REPO_HOOK.read_bytes()
         assert os.access(path, os.X_OK)
@@ -81,7 +81,7 @@ def test_an_admins_different_hook_is_kept_as_a_backup(image: Path, capsys: pytes
     own.parent.mkdir(parents=True)
     own.write_text("#!/bin/sh\necho 10.0.0.1\n")
     data = _install(image, capsys)
-    backup = own.with_name("get_hosts" + hooks.BACKUP_SUFFIX)
+    backup = own.with_name("get_hosts" + hook_install.BACKUP_SUFFIX)
     assert backup.read_text() == "#!/bin/sh\necho 10.0.0.1\n"
     assert {"path": str(own), "action": "replaced", "backup": str(backup)} in data
 
@@ -165,13 +165,13 @@ def test_warnings_never_ask_for_python_or_ltsp_mesh_in_the_image(image: Path, ca
 
 def test_a_second_different_hook_does_not_overwrite_the_first_backup(image: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _install(image, capsys)
-    hook = image / hooks.HOOK_PATHS[0]
+    hook = image / hook_install.HOOK_PATHS[0]
     hook.write_text("#!/bin/sh\necho first\n")
     _install(image, capsys)
     hook.write_text("#!/bin/sh\necho second\n")
     assert main(["install-hooks", "--chroot", str(image)]) == 1
     assert "already exists" in capsys.readouterr().err
-    assert hook.with_name("get_hosts" + hooks.BACKUP_SUFFIX).read_text() == "#!/bin/sh\necho first\n"
+    assert hook.with_name("get_hosts" + hook_install.BACKUP_SUFFIX).read_text() == "#!/bin/sh\necho first\n"
 
 
 def test_a_directory_that_is_not_an_image_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -189,9 +189,9 @@ def test_a_link_to_the_same_hook_is_left_alone(image: Path, capsys: pytest.Captu
     copy = image / "usr/lib/python3/dist-packages/ltsp_mesh/hooks/get_hosts"
     copy.parent.mkdir(parents=True)
     copy.write_bytes(REPO_HOOK.read_bytes())
-    for relative in hooks.HOOK_PATHS:
+    for relative in hook_install.HOOK_PATHS:
         link = image / relative
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(os.path.relpath(copy, link.parent))
     assert {item["action"] for item in _install(image, capsys)} == {"unchanged"}
-    assert all((image / relative).is_symlink() for relative in hooks.HOOK_PATHS)
+    assert all((image / relative).is_symlink() for relative in hook_install.HOOK_PATHS)

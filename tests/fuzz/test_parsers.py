@@ -22,12 +22,14 @@ import msgpack
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from ltsp_mesh.core import (cachefile, control, feed, known_hosts, legacy_xml, loadbalancer, loadfile, ltsconf,
-                            signed_reply, ssh_keys, tsig_key, txt, wire)  # fmt: skip
-from ltsp_mesh.core.cachefile import CachedHosts
-from ltsp_mesh.core.legacy_xml import ServerReport
+from ltsp_mesh.core.codec import cachefile, control, feed, legacy_xml, loadfile, ltsp_cluster, txt
+from ltsp_mesh.core.codec import load_query as wire
+from ltsp_mesh.core.codec.cachefile import CachedHosts
+from ltsp_mesh.core.codec.legacy_xml import ServerReport
+from ltsp_mesh.core.config import ltsconf
 from ltsp_mesh.core.record import Load, ServerRecord, ServerState
-from ltsp_mesh.core.signing import sign_txt
+from ltsp_mesh.core.trust import known_hosts, signed_reply, ssh_keys, tsig_key
+from ltsp_mesh.core.trust.signing import sign_txt
 from ltsp_mesh.errors import ConfigError, DecodeError
 from tests.fuzz.mutate import inputs
 
@@ -100,7 +102,7 @@ TARGETS = [
                                                                               control.DrainState(True, "kernel")))],
            control.decode_request, (DecodeError,)),
     Target("load balancer answer", [b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n10.0.0.7\n"],
-           loadbalancer.decode_response, (DecodeError,)),
+           ltsp_cluster.decode_response, (DecodeError,)),
     Target("load file", [loadfile.encode(LOAD, ("10.0.0.5",)).encode()],
            _text(lambda text: loadfile.decode(text, "fuzz.json")), (ConfigError,)),
     Target("TSIG key file", [b'key "ltsp-mesh" {\n\talgorithm hmac-sha256;\n\tsecret "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0";\n};\n'],

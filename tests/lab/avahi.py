@@ -11,7 +11,7 @@ import shlex
 import time
 from pathlib import Path
 
-from ltsp_mesh.shell.lab import Lab, LabProcess
+from ltsp_mesh.lab.netns import Lab, LabProcess
 
 BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">

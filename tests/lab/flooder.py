@@ -14,7 +14,7 @@ import sys
 
 from zeroconf import DNSAddress, DNSIncoming, DNSOutgoing, DNSPointer, DNSService, DNSText
 
-from ltsp_mesh.core import txt
+from ltsp_mesh.core.codec import txt
 from ltsp_mesh.core.record import ServerRecord, ServerState
 
 TYPE = "_ltsp._tcp.local."

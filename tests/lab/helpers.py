@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ltsp_mesh.core.record import Load
-from ltsp_mesh.shell.lab import Lab, LabProcess, mesh_argv
+from ltsp_mesh.lab.netns import Lab, LabProcess, mesh_argv
 
 T = TypeVar("T")
 PROBE = str(Path(__file__).with_name("probe.py"))

@@ -23,18 +23,19 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from zeroconf import IPVersion, ServiceInfo
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from ltsp_mesh.core import signed_reply, signing, txt, wire
+from ltsp_mesh.core.codec import load_query, txt
 from ltsp_mesh.core.record import ServerRecord, ServerState
+from ltsp_mesh.core.trust import signed_reply, signing
 
 TYPE = "_ltsp._tcp.local."
 TEMPTING = ServerRecord(server_id="rogue0000", cpus=64, load_per_cpu=0.0, mem_percent=1, swapping=False,
                         sessions=0, pending=0, capacity=64, state=ServerState.UP, query_port=377)  # fmt: skip
 
 
-def _ask(genuine: str, request: wire.Request) -> bytes:
+def _ask(genuine: str, request: load_query.Request) -> bytes:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(2)
-        sock.sendto(wire.encode_request(request), (genuine, 377))
+        sock.sendto(load_query.encode_request(request), (genuine, 377))
         return sock.recv(2048)
 
 
@@ -61,9 +62,9 @@ class Responder(asyncio.DatagramProtocol):
         self.transport = transport
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        request = wire.decode_request(data)
+        request = load_query.decode_request(data)
         if self.mode == "unsigned":
-            reply = wire.reply_to(request, len(data), TEMPTING, time.time())
+            reply = load_query.reply_to(request, len(data), TEMPTING, time.time())
         elif self.mode == "own-key":
             reply = signed_reply.reply_to(request, len(data), TEMPTING, time.time(), key=self.key)
         elif self.mode == "replay":
@@ -84,7 +85,7 @@ async def main(mode: str, address: str, genuine: str) -> None:
         properties = signing.sign_txt(properties, instance=instance, host=host, ssh_port=22, key=key, now=time.time())
     elif mode in ("replay", "relay"):
         properties = await _genuine_txt(aiozc, genuine)
-        captured = _ask(genuine, wire.Request(wire.Op.STATS, os.urandom(16)))
+        captured = _ask(genuine, load_query.Request(load_query.Op.STATS, os.urandom(16)))
     loop = asyncio.get_running_loop()
     await loop.create_datagram_endpoint(lambda: Responder(mode, key, genuine, captured), local_addr=(address, 377))
     info = ServiceInfo(TYPE, instance, port=22, properties=properties, server=host,

@@ -16,7 +16,6 @@ import sys
 from zeroconf import IPVersion, ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
 
-
 LTSP_TXT = {b"v": b"1", b"id": b"silent0", b"cpu": b"8", b"load": b"0.00", b"mem": b"1", b"swap": b"0",
             b"ses": b"0", b"pend": b"0", b"cap": b"64", b"st": b"up", b"q": b"377"}  # fmt: skip
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ltsp_mesh.shell.lab import Lab, mesh_argv
-from ltsp_mesh.shell.labmesh import start_server, wait_ready
+from ltsp_mesh.lab.mesh import start_server, wait_ready
+from ltsp_mesh.lab.netns import Lab, mesh_argv
 from tests.conftest import LabFactory, require_tools
 from tests.lab.avahi import Avahi
 from tests.lab.helpers import hosts_json, load, wait_until

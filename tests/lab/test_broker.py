@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from ltsp_mesh.core.broker.view import FRESH_S
-from ltsp_mesh.shell.lab import Lab, _ip, mesh_argv
-from ltsp_mesh.shell.labmesh import control_path, start_server, trust, wait_ready
+from ltsp_mesh.lab.mesh import control_path, start_server, trust, wait_ready
+from ltsp_mesh.lab.netns import Lab, _ip, mesh_argv
 from tests.conftest import LabFactory
 from tests.lab.helpers import load, pending_of, wait_until
 

@@ -9,9 +9,9 @@ import random
 import msgpack
 import pytest
 
-from ltsp_mesh.core import legacy_xml, wire
-from ltsp_mesh.shell.lab import Lab, mesh_argv
-from ltsp_mesh.shell.labmesh import set_load, start_server, wait_ready
+from ltsp_mesh.core.codec import legacy_xml, load_query
+from ltsp_mesh.lab.mesh import set_load, start_server, wait_ready
+from ltsp_mesh.lab.netns import Lab, mesh_argv
 from tests.conftest import LabFactory
 from tests.lab.helpers import hosts_json, hosts_line, load, tcp_probe, udp_probe, wait_until
 
@@ -68,8 +68,8 @@ def test_load_change_reaches_a_fresh_query_at_the_next_sample(lab: Lab) -> None:
         wait_until(lambda: s1_has(0), 5, "s1 back to 0 sessions")
 
 
-def _good_request(size: int = wire.REQUEST_SIZE_BYTES) -> bytes:
-    return wire.encode_request(wire.Request(wire.Op.STATS, os.urandom(16)), pad_to=size)
+def _good_request(size: int = load_query.REQUEST_SIZE_BYTES) -> bytes:
+    return load_query.encode_request(load_query.Request(load_query.Op.STATS, os.urandom(16)), pad_to=size)
 
 
 MALFORMED = {
@@ -90,12 +90,12 @@ MALFORMED = {
 def test_malformed_datagram_gets_no_reply_and_the_daemon_keeps_answering(lab: Lab, name: str) -> None:
     results = udp_probe(lab, "client", lab.address("s1"), [MALFORMED[name], _good_request()])
     assert results[0]["reply"] is None
-    reply = wire.decode_reply(bytes.fromhex(results[1]["reply"]))
+    reply = load_query.decode_reply(bytes.fromhex(results[1]["reply"]))
     assert reply.record.server_id
 
 
 def test_unpadded_request_gets_no_reply(lab: Lab) -> None:
-    bare = wire.encode_request(wire.Request(wire.Op.STATS, os.urandom(16)), pad_to=0)
+    bare = load_query.encode_request(load_query.Request(load_query.Op.STATS, os.urandom(16)), pad_to=0)
     results = udp_probe(lab, "client", lab.address("s2"), [bare, _good_request()])
     assert results[0]["reply"] is None
     assert results[1]["reply"] is not None
@@ -114,8 +114,8 @@ def test_reply_is_never_larger_than_its_request(lab: Lab) -> None:
 def test_reply_echoes_the_request_nonce(lab: Lab) -> None:
     request = _good_request()
     results = udp_probe(lab, "client", lab.address("s1"), [request])
-    nonce = wire.decode_request(request).nonce
-    assert wire.decode_reply(bytes.fromhex(results[0]["reply"])).nonce == nonce
+    nonce = load_query.decode_request(request).nonce
+    assert load_query.decode_reply(bytes.fromhex(results[0]["reply"])).nonce == nonce
 
 
 def test_tcp_responder_sends_the_xml_document_then_closes(lab: Lab) -> None:

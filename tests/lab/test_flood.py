@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ltsp_mesh.core import wire
-from ltsp_mesh.shell.discover import MAX_RECORDS, MAX_RECORDS_PER_SOURCE
-from ltsp_mesh.shell.lab import Lab, mesh_argv
-from ltsp_mesh.shell.labmesh import start_server, trust, wait_ready
+from ltsp_mesh.core.codec import load_query
+from ltsp_mesh.lab.mesh import start_server, trust, wait_ready
+from ltsp_mesh.lab.netns import Lab
+from ltsp_mesh.shell.client.discover import MAX_RECORDS, MAX_RECORDS_PER_SOURCE
 from tests.conftest import LabFactory
 from tests.lab.helpers import PROBE, load, pending_of, udp_probe
 
@@ -62,7 +62,7 @@ def test_ten_thousand_bogus_services_keep_memory_bounded_and_real_servers_found(
 
 
 def test_a_source_hammering_the_query_port_is_rate_limited_and_others_still_answered(lab: Lab) -> None:
-    request = wire.encode_request(wire.Request(wire.Op.STATS, b"n" * 16))
+    request = load_query.encode_request(load_query.Request(load_query.Op.STATS, b"n" * 16))
     proc = lab.run("flood", [sys.executable, PROBE, "burst", lab.address("s1"), "377", "0.5", "2000", request.hex()])
     answered = json.loads(proc.stdout)["replies"]
     assert 10 <= answered <= 40  # the burst of 20 (and what 10 a second earns meanwhile), of 2000 sent
@@ -71,6 +71,6 @@ def test_a_source_hammering_the_query_port_is_rate_limited_and_others_still_answ
 
 
 def test_a_claim_flood_from_one_source_counts_once(lab: Lab) -> None:
-    claim = wire.encode_request(wire.Request(wire.Op.CLAIM, b"c" * 16))
+    claim = load_query.encode_request(load_query.Request(load_query.Op.CLAIM, b"c" * 16))
     udp_probe(lab, "flood", lab.address("s2"), [claim] * 200, timeout_s=0.01)
     assert pending_of(lab, "s2") == 1

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ltsp_mesh.core import feed
-from ltsp_mesh.shell.lab import Lab, LabProcess, mesh_argv
-from ltsp_mesh.shell.labmesh import start_server, wait_ready
-from ltsp_mesh.shell.mqueue import MessageQueue
+from ltsp_mesh.core.codec import feed
+from ltsp_mesh.lab.mesh import start_server, wait_ready
+from ltsp_mesh.lab.netns import Lab, LabProcess, mesh_argv
+from ltsp_mesh.shell.client.mqueue import MessageQueue
 from tests.conftest import LabFactory, require_tools
 from tests.lab.helpers import load, wait_until
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ltsp_mesh.core import loadfile
-from ltsp_mesh.shell.lab import Lab, mesh_argv
-from ltsp_mesh.shell.labmesh import control_path, load_path, set_load, start_server, wait_ready
+from ltsp_mesh.core.codec import loadfile
+from ltsp_mesh.lab.mesh import control_path, load_path, set_load, start_server, wait_ready
+from ltsp_mesh.lab.netns import Lab, mesh_argv
 from tests.conftest import LabFactory
 from tests.lab.helpers import SQUATTER, ldm_split, load, pending_of, run_hook, wait_until
 

@@ -1,6 +1,6 @@
 """The installed hook in Python-free roots, against real `serve` brokers, as a thin client boots.
 
-Roots: busybox-static alone, and dash with netcat-openbsd (ltsp_mesh/shell/lab_chroot.py),
+Roots: busybox-static alone, and dash with netcat-openbsd (ltsp_mesh/lab/chroot.py),
 chrooted on a lab client, with SERVER set as LTSP sets it (the boot server).
 """
 
@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from ltsp_mesh.core.broker.view import FRESH_S
-from ltsp_mesh.shell import hooks, lab_chroot
-from ltsp_mesh.shell.lab import Lab, LabProcess
-from ltsp_mesh.shell.lab_chroot import ClientRoot
-from ltsp_mesh.shell.labmesh import start_server, trust, wait_ready
+from ltsp_mesh.lab import chroot as lab_chroot
+from ltsp_mesh.lab.chroot import ClientRoot
+from ltsp_mesh.lab.mesh import start_server, trust, wait_ready
+from ltsp_mesh.lab.netns import Lab, LabProcess
+from ltsp_mesh.shell import hook_install
 from tests.conftest import LabFactory, require_tools
 from tests.lab.helpers import load
 
@@ -86,7 +87,7 @@ def flavour(request: pytest.FixtureRequest, site: Site) -> str:
     return str(request.param)
 
 
-@pytest.mark.parametrize("path", ["/" + p for p in hooks.HOOK_PATHS])
+@pytest.mark.parametrize("path", ["/" + p for p in hook_install.HOOK_PATHS])
 def test_the_installed_hook_at_both_ldm_paths_prints_every_live_server(site: Site, flavour: str, path: str) -> None:
     hosts, _ = site.hook(flavour, path)
     assert sorted(hosts) == sorted(site.address(*SERVERS))

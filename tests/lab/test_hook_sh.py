@@ -1,6 +1,6 @@
 """The get_hosts hook itself (sh + nc), run as LDM runs it in old thin-client roots.
 
-Each test runs in three roots (ltsp_mesh/shell/lab_chroot.py): busybox-static alone, dash with
+Each test runs in three roots (ltsp_mesh/lab/chroot.py): busybox-static alone, dash with
 netcat-openbsd, dash with netcat-traditional, chrooted on a lab client, against fake brokers
 (tests/lab/fake_broker.py) on other lab hosts. The real broker has end-to-end tests of its own.
 """
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from ltsp_mesh.shell import lab_chroot
-from ltsp_mesh.shell.lab import Lab, LabProcess
-from ltsp_mesh.shell.lab_chroot import ClientRoot
+from ltsp_mesh.lab import chroot as lab_chroot
+from ltsp_mesh.lab.chroot import ClientRoot
+from ltsp_mesh.lab.netns import Lab, LabProcess
 from tests.conftest import LabFactory, require_tools
 
 pytestmark = pytest.mark.lab

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ltsp_mesh.shell.lab import Lab, mesh_argv
-from ltsp_mesh.shell.labmesh import ensure_host_key, host_key_path, start_server, wait_ready
+from ltsp_mesh.lab.mesh import ensure_host_key, host_key_path, start_server, wait_ready
+from ltsp_mesh.lab.netns import Lab, mesh_argv
 from tests.conftest import LabFactory
 from tests.lab.helpers import load
 

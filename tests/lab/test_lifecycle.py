@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ltsp_mesh.core import names
-from ltsp_mesh.core.publish import MAX_UPDATES_PER_MINUTE
-from ltsp_mesh.shell.lab import mesh_argv
-from ltsp_mesh.shell.labmesh import set_load, start_server, wait_ready
+from ltsp_mesh.core.discovery import names
+from ltsp_mesh.core.server.publish import MAX_UPDATES_PER_MINUTE
+from ltsp_mesh.lab.mesh import set_load, start_server, wait_ready
+from ltsp_mesh.lab.netns import mesh_argv
 from tests.conftest import LabFactory
 from tests.lab.helpers import events, hosts_json, hosts_line, load, start_browser, wait_until
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ltsp_mesh.cli import main
-from ltsp_mesh.shell.lab import Lab, mesh_argv
-from ltsp_mesh.shell.labmesh import control_path, start_server, wait_ready
+from ltsp_mesh.lab.mesh import control_path, start_server, wait_ready
+from ltsp_mesh.lab.netns import Lab, mesh_argv
 from tests.conftest import LabFactory
 from tests.lab.helpers import events, hosts_json, hosts_line, load, start_browser, wait_until
 

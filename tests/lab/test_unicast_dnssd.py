@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from ltsp_mesh.core import dnssd_zone
-from ltsp_mesh.shell.lab import Lab, LabProcess, mesh_argv
-from ltsp_mesh.shell.lab_bind import DEBIAN_PACKAGES, TOOLS, ZONE, Bind
-from ltsp_mesh.shell.lab_routed import RoutedLab
-from ltsp_mesh.shell.labmesh import host_key_path, set_load, start_server, wait_ready
+from ltsp_mesh.core.config import dns_site
+from ltsp_mesh.core.discovery import dnssd_zone
+from ltsp_mesh.lab.bind import DEBIAN_PACKAGES, TOOLS, ZONE, Bind
+from ltsp_mesh.lab.mesh import host_key_path, set_load, start_server, wait_ready
+from ltsp_mesh.lab.netns import Lab, LabProcess, mesh_argv
+from ltsp_mesh.lab.routed import RoutedLab
 from tests.conftest import LabFactory, require_tools
 from tests.lab.helpers import ldm_split, load, run_hook, wait_until
 
@@ -70,7 +71,7 @@ class Site:
     def host_name(self, host: str) -> str:
         """The DNS host name `host`'s server registers under."""
         return dnssd_zone.text(
-            dnssd_zone.names_for(host, self.lab.mac(host), dnssd_zone.domain(ZONE, "test")).host
+            dnssd_zone.names_for(host, self.lab.mac(host), dns_site.domain(ZONE, "test")).host
         )
 
 

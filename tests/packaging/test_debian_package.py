@@ -27,8 +27,8 @@ import pytest
 
 import ltsp_mesh
 from ltsp_mesh.cli import build_parser, exit_codes
-from ltsp_mesh.core import client_settings, ltsconf, mesh_conf
-from ltsp_mesh.shell import hooks
+from ltsp_mesh.core.config import client_settings, ltsconf, mesh_conf
+from ltsp_mesh.shell import hook_install
 from tests.conftest import require_tools
 
 pytestmark = pytest.mark.packaging
@@ -287,11 +287,20 @@ def test_command_is_installed_and_runs_the_packaged_modules(unpacked: Path) -> N
         assert name in shown.stdout
 
 
-def test_every_python_module_is_packaged(unpacked: Path) -> None:
+def test_every_python_module_but_the_lab_is_packaged(unpacked: Path) -> None:
     source = {p.relative_to(ROOT) for p in (ROOT / "ltsp_mesh").rglob("*.py")}
+    source -= {p for p in source if p.parts[:2] == ("ltsp_mesh", "lab")}
     site = unpacked / DIST_PACKAGES
     assert {p.relative_to(site) for p in (site / "ltsp_mesh").rglob("*.py")} == source
     assert (site / f"ltsp_mesh-{ltsp_mesh.__version__}.dist-info" / "entry_points.txt").is_file()
+
+
+def test_packaged_demo_says_the_lab_ships_with_the_source(unpacked: Path) -> None:
+    # -S: without site-packages, so that this checkout's editable install cannot lend its lab.
+    env = {**os.environ, "PYTHONPATH": str(unpacked / DIST_PACKAGES)}
+    shown = _run([sys.executable, "-S", "-P", str(unpacked / "usr/bin/ltsp-mesh"), "demo"], env=env, timeout=60)
+    assert shown.returncode == 1 and "ships with the source" in shown.stderr, shown.stderr
+    assert "Traceback" not in shown.stderr
 
 
 def test_unit_is_the_one_in_packaging_systemd(unpacked: Path) -> None:
@@ -318,7 +327,7 @@ def test_hook_ships_for_copying_and_for_install_hooks_only(unpacked: Path, conte
     assert target.read_bytes() == REPO_HOOK.read_bytes()
     assert os.access(target, os.X_OK)
     # LDM's paths are ltsp-mesh-hook's alone: two packages owning one path cannot both install.
-    assert not set(hooks.HOOK_PATHS) & set(contents)
+    assert not set(hook_install.HOOK_PATHS) & set(contents)
 
 
 def test_server_package_diverts_nothing_but_gives_back_what_it_used_to(unpacked: Path) -> None:
@@ -337,7 +346,7 @@ def test_packaged_install_hooks_puts_the_packaged_hook_into_an_image(unpacked: P
     done = _run_packaged(unpacked, "install-hooks", "--chroot", str(image), "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     assert {item["action"] for item in json.loads(done.stdout)["data"]} == {"installed"}
-    for ldm_path in hooks.HOOK_PATHS:
+    for ldm_path in hook_install.HOOK_PATHS:
         assert (image / ldm_path).read_bytes() == REPO_HOOK.read_bytes()
 
 
@@ -408,8 +417,8 @@ def test_hook_package_is_never_unpacked_beside_an_older_ltsp_mesh(hook_control: 
 def test_hook_package_holds_the_hook_at_both_ldm_paths_and_docs_only(hook_unpacked: Path, hook_deb: Path) -> None:
     files = {path for path in _contents(hook_deb) if not (hook_unpacked / path).is_dir()}
     docs = {f"usr/share/doc/{HOOK_PACKAGE}/copyright", f"usr/share/doc/{HOOK_PACKAGE}/changelog.gz"}
-    assert files == {*hooks.HOOK_PATHS, *docs}
-    for path in hooks.HOOK_PATHS:
+    assert files == {*hook_install.HOOK_PATHS, *docs}
+    for path in hook_install.HOOK_PATHS:
         shipped = hook_unpacked / path
         # A real file: the image has no ltsp_mesh Python package for it to link into.
         assert not shipped.is_symlink() and os.access(shipped, os.X_OK), path
@@ -459,7 +468,7 @@ def stand_ins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     def links(*paths: str | Path) -> dict[str, bytes | str]:
         return {str(path): os.path.relpath(f"/{copy}", os.path.dirname(f"/{path}")) for path in paths}
 
-    old_files = {copy: REPO_HOOK.read_bytes(), **links(*hooks.HOOK_PATHS, SHIPPED_HOOK)}
+    old_files = {copy: REPO_HOOK.read_bytes(), **links(*hook_install.HOOK_PATHS, SHIPPED_HOOK)}
     new_files = {copy: REPO_HOOK.read_bytes(), **links(SHIPPED_HOOK)}
     new_scripts = {script: (DEBIAN / f"ltsp-mesh.{script}").read_text().replace("#DEBHELPER#", "")
                    for script in ("postinst", "postrm")}  # fmt: skip
@@ -505,27 +514,27 @@ class ScratchRoot:
 
     def hook_at(self, relative: str) -> bytes:
         """The file at `relative`, links followed inside the root."""
-        path = hooks.resolve_in_image(self.path, relative)
+        path = hook_install.resolve_in_image(self.path, relative)
         assert path is not None and path.is_file(), f"{relative} is not in the scratch root"
         return path.read_bytes()
 
     def put_own_hook(self) -> None:
         """An admin's own hook at both LDM paths."""
-        for relative in hooks.HOOK_PATHS:
+        for relative in hook_install.HOOK_PATHS:
             (self.path / relative).parent.mkdir(parents=True, exist_ok=True)
             (self.path / relative).write_bytes(OWN_HOOK)
 
 
 def _owned_by(package: str) -> dict[str, str]:
-    return {f"/{path}": f"/{path}{hooks.BACKUP_SUFFIX} by {package}" for path in hooks.HOOK_PATHS}
+    return {f"/{path}": f"/{path}{hook_install.BACKUP_SUFFIX} by {package}" for path in hook_install.HOOK_PATHS}
 
 
 def _kept(root: ScratchRoot) -> list[bytes]:
-    return [root.hook_at(f"{path}{hooks.BACKUP_SUFFIX}") for path in hooks.HOOK_PATHS]
+    return [root.hook_at(f"{path}{hook_install.BACKUP_SUFFIX}") for path in hook_install.HOOK_PATHS]
 
 
 def _installed_hooks(root: ScratchRoot) -> list[bytes]:
-    return [root.hook_at(path) for path in hooks.HOOK_PATHS]
+    return [root.hook_at(path) for path in hook_install.HOOK_PATHS]
 
 
 @pytest.fixture
@@ -560,7 +569,7 @@ def test_removing_the_hook_package_gives_the_admins_hook_back(scratch_root: Scra
     scratch_root.dpkg("--purge", HOOK_PACKAGE)
     assert scratch_root.diversions() == {}
     assert _installed_hooks(scratch_root) == [OWN_HOOK, OWN_HOOK]
-    assert not any((scratch_root.path / f"{p}{hooks.BACKUP_SUFFIX}").exists() for p in hooks.HOOK_PATHS)
+    assert not any((scratch_root.path / f"{p}{hook_install.BACKUP_SUFFIX}").exists() for p in hook_install.HOOK_PATHS)
 
 
 def test_the_hook_package_without_an_admins_hook_leaves_nothing_behind(scratch_root: ScratchRoot, hook_deb: Path) -> None:
@@ -626,7 +635,7 @@ def test_removing_an_upgraded_ltsp_mesh_not_yet_configured_gives_the_admins_hook
 def test_the_hook_package_replaces_a_hook_install_hooks_put_there(scratch_root: ScratchRoot, hook_deb: Path) -> None:
     # install-hooks kept the admin's hook under the very name the diversion uses.
     scratch_root.put_own_hook()
-    hooks.install(scratch_root.path)
+    hook_install.install(scratch_root.path)
     scratch_root.dpkg("-i", str(hook_deb))
     assert scratch_root.diversions() == _owned_by(HOOK_PACKAGE)
     assert _kept(scratch_root) == [OWN_HOOK, OWN_HOOK]
@@ -636,7 +645,7 @@ def test_the_hook_package_replaces_a_hook_install_hooks_put_there(scratch_root: 
 
 def test_the_hook_package_refuses_to_lose_either_of_two_admin_hooks(scratch_root: ScratchRoot, hook_deb: Path) -> None:
     scratch_root.put_own_hook()
-    other = scratch_root.path / f"{hooks.HOOK_PATHS[0]}{hooks.BACKUP_SUFFIX}"
+    other = scratch_root.path / f"{hook_install.HOOK_PATHS[0]}{hook_install.BACKUP_SUFFIX}"
     other.write_bytes(b"#!/bin/sh\necho 10.0.0.2\n")
     refused = scratch_root.dpkg("-i", str(hook_deb), ok=False)
     assert refused.returncode != 0 and "move one of them away" in refused.stderr

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import cachefile
-from ltsp_mesh.core.cachefile import CachedHosts
+from ltsp_mesh.core.codec import cachefile
+from ltsp_mesh.core.codec.cachefile import CachedHosts
 from ltsp_mesh.errors import DecodeError
-from ltsp_mesh.shell import cache
+from ltsp_mesh.shell.client import cache
 
 GOOD = CachedHosts(hosts=("10.0.0.2", "10.0.0.3"), written_at=1_700_000_000.5)
 

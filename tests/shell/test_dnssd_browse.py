@@ -1,4 +1,4 @@
-"""shell/dnssd_browse.py against a small authoritative DNS server on loopback (UDP and TCP)."""
+"""shell/client/dnssd_browse.py against a small authoritative DNS server on loopback (UDP and TCP)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from ltsp_mesh.core import services, txt
-from ltsp_mesh.shell import dnssd_browse
+from ltsp_mesh.core.codec import txt
+from ltsp_mesh.core.discovery import services
+from ltsp_mesh.shell.client import dnssd_browse
 
 DOMAIN = "school.example"
 PTR_NAME = f"_ltsp._tcp.{DOMAIN}."

@@ -1,4 +1,4 @@
-"""shell/dnssd_wire.py and dnssd_register.py without a DNS server: the messages and the config checks.
+"""shell/server/dnssd_messages.py and dnssd_register.py without a DNS server: the messages and the config checks.
 
 The lab (tests/lab/test_unicast_dnssd.py) runs the registrar against a real BIND9; these pin
 what goes on the wire and what a bad configuration says.
@@ -19,13 +19,14 @@ import dns.tsig
 import dns.tsigkeyring
 import pytest
 
-from ltsp_mesh.core import dnssd_lease, dnssd_zone, txt
-from ltsp_mesh.core.dnssd_zone import Registration, Stamp
-from ltsp_mesh.core.mesh_conf import ServeSettings
-from ltsp_mesh.core.tsig_key import TsigKey
+from ltsp_mesh.core.codec import txt
+from ltsp_mesh.core.config.mesh_conf import ServeSettings
+from ltsp_mesh.core.discovery import dnssd_lease, dnssd_zone
+from ltsp_mesh.core.discovery.dnssd_zone import Registration, Stamp
+from ltsp_mesh.core.trust.tsig_key import TsigKey
 from ltsp_mesh.errors import ConfigError, DecodeError
-from ltsp_mesh.shell import dnssd_register, dnssd_wire
 from ltsp_mesh.shell.netif import Interface
+from ltsp_mesh.shell.server import dnssd_messages, dnssd_register
 
 SECRET = base64.b64decode("2z9RK0ujjPZ5aTQTf3W1BIRAruhmWYEVwR82ue9ZHFM=")
 KEY = TsigKey(name="ltsp-mesh", algorithm="hmac-sha256", secret=SECRET)
@@ -39,7 +40,7 @@ KEYRING = {dns.name.from_text("ltsp-mesh."): dns.tsig.Key("ltsp-mesh.", SECRET, 
 
 
 def _read_back(update: dnssd_zone.Update, lease_s: int | None) -> dns.message.Message:
-    wire = dnssd_wire.message(ZONE, update, dnssd_wire.dnspython_key(KEY), lease_s).to_wire()
+    wire = dnssd_messages.message(ZONE, update, dnssd_messages.dnspython_key(KEY), lease_s).to_wire()
     return dns.message.from_wire(wire, keyring=KEYRING)  # verifies the TSIG
 
 
@@ -74,12 +75,12 @@ def test_a_removal_carries_the_stamp_as_its_prerequisite_and_no_lease() -> None:
 def test_granted_lease_reads_the_servers_option() -> None:
     query = dns.message.make_query("school.example.", "SOA")
     response = dns.message.make_response(query)
-    assert dnssd_wire.granted_lease(response) is None
+    assert dnssd_messages.granted_lease(response) is None
     response.use_edns(0, options=[dns.edns.GenericOption(2, b"\x00\x00\x0e\x10")])  # type: ignore[arg-type]
-    assert dnssd_wire.granted_lease(dns.message.from_wire(response.to_wire())) == 3600
+    assert dnssd_messages.granted_lease(dns.message.from_wire(response.to_wire())) == 3600
     response.use_edns(0, options=[dns.edns.GenericOption(2, b"\x00")])  # type: ignore[arg-type]
     with pytest.raises(DecodeError):
-        dnssd_wire.granted_lease(dns.message.from_wire(response.to_wire()))
+        dnssd_messages.granted_lease(dns.message.from_wire(response.to_wire()))
 
 
 INTERFACES = [Interface(name="eth0", address="10.0.1.10", network="10.0.1.0/24", mac="52:54:00:12:34:56")]

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from ltsp_mesh.errors import ConfigError
-from ltsp_mesh.shell import respond_tcp, respond_udp
 from ltsp_mesh.shell.broker import endpoint
 from ltsp_mesh.shell.listen import cannot_listen
+from ltsp_mesh.shell.server import respond_tcp, respond_udp
 from tests.shell.test_responders import REPORT, _unsigned
 
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import loadbalancer
+from ltsp_mesh.core.codec import ltsp_cluster
 from ltsp_mesh.errors import ConfigError, DecodeError
-from ltsp_mesh.shell.loadbalancer import recommend
+from ltsp_mesh.shell.client.ltsp_cluster import recommend
 
 
 @pytest.mark.parametrize(("url", "expected"), [
@@ -21,17 +21,17 @@ from ltsp_mesh.shell.loadbalancer import recommend
     ("http://10.0.0.1/get?mac=aa", ("10.0.0.1", 80, "/get?mac=aa")),
 ])  # fmt: skip
 def test_parse_url_splits_host_port_and_path(url: str, expected: tuple[str, int, str]) -> None:
-    assert loadbalancer.parse_url(url) == expected
+    assert ltsp_cluster.parse_url(url) == expected
 
 
 @pytest.mark.parametrize("url", ["https://lb/", "lb:8008", "", "http://:80/", "http://lb:99999/"])
 def test_parse_url_refuses_what_it_cannot_ask(url: str) -> None:
     with pytest.raises(ConfigError):
-        loadbalancer.parse_url(url)
+        ltsp_cluster.parse_url(url)
 
 
 def test_decode_response_reads_a_bare_address() -> None:
-    assert loadbalancer.decode_response(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n10.0.0.7\n") == "10.0.0.7"
+    assert ltsp_cluster.decode_response(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n10.0.0.7\n") == "10.0.0.7"
 
 
 @pytest.mark.parametrize("data", [
@@ -40,25 +40,25 @@ def test_decode_response_reads_a_bare_address() -> None:
 ])  # fmt: skip
 def test_decode_response_refuses_anything_but_a_200_with_an_address(data: bytes) -> None:
     with pytest.raises(DecodeError):
-        loadbalancer.decode_response(data)
+        ltsp_cluster.decode_response(data)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=600))
 def test_decode_response_raises_only_decode_error(data: bytes) -> None:
     try:
-        loadbalancer.decode_response(data)
+        ltsp_cluster.decode_response(data)
     except DecodeError:
         pass
 
 
 def test_prefer_moves_a_live_recommendation_first() -> None:
-    assert loadbalancer.prefer(["a", "b", "c"], "c") == ["c", "a", "b"]
+    assert ltsp_cluster.prefer(["a", "b", "c"], "c") == ["c", "a", "b"]
 
 
 def test_prefer_ignores_a_recommendation_that_did_not_answer() -> None:
-    assert loadbalancer.prefer(["a", "b"], "z") == ["a", "b"]
-    assert loadbalancer.prefer(["a", "b"], None) == ["a", "b"]
+    assert ltsp_cluster.prefer(["a", "b"], "z") == ["a", "b"]
+    assert ltsp_cluster.prefer(["a", "b"], None) == ["a", "b"]
 
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

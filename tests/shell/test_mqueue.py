@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from ltsp_mesh.errors import ConfigError
-from ltsp_mesh.shell.mqueue import MessageQueue, queue_name
+from ltsp_mesh.shell.client.mqueue import MessageQueue, queue_name
 
 
 @pytest.fixture

@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ltsp_mesh.core import legacy_xml, wire
-from ltsp_mesh.core.legacy_xml import ServerReport
+from ltsp_mesh.core.codec import legacy_xml, load_query
+from ltsp_mesh.core.codec.legacy_xml import ServerReport
+from ltsp_mesh.core.discovery.services import Discovered
 from ltsp_mesh.core.record import Load, ServerRecord, ServerState, record_from_load
-from ltsp_mesh.core.services import Discovered
-from ltsp_mesh.shell import query, respond_tcp, respond_udp
+from ltsp_mesh.shell import query
+from ltsp_mesh.shell.server import respond_tcp, respond_udp
 
 LOAD = Load(cpus=4, load1=1.0, load5=0.5, load15=0.25, mem_total_kib=4096, mem_available_kib=1024,
             swap_total_kib=0, swap_used_kib=0, swapping=False, sessions=3)  # fmt: skip
@@ -22,8 +23,8 @@ REPORT = ServerReport(hostname="app1", server_id="abc123", state=ServerState.UP,
                       capacity=4, ssh_port=22)  # fmt: skip
 
 
-def _unsigned(request: wire.Request, datagram: bytes, source: str) -> bytes | None:
-    return wire.reply_to(request, len(datagram), RECORD, 1.0)
+def _unsigned(request: load_query.Request, datagram: bytes, source: str) -> bytes | None:
+    return load_query.reply_to(request, len(datagram), RECORD, 1.0)
 
 
 class _Client(asyncio.DatagramProtocol):
@@ -68,13 +69,13 @@ async def _exchange(port: int, datagrams: list[bytes], expect: int, wait_s: floa
 
 
 def _request() -> bytes:
-    return wire.encode_request(wire.Request(wire.Op.STATS, os.urandom(16)))
+    return load_query.encode_request(load_query.Request(load_query.Op.STATS, os.urandom(16)))
 
 
 async def test_udp_responder_answers_a_padded_stats_request(udp_port: tuple[int, Counter[str]]) -> None:
     port, counters = udp_port
     (reply,) = await _exchange(port, [_request()], expect=1)
-    assert wire.decode_reply(reply).record == RECORD
+    assert load_query.decode_reply(reply).record == RECORD
     assert counters["udp_answered"] == 1
 
 
@@ -88,7 +89,7 @@ async def test_udp_responder_drops_and_counts_malformed_datagrams(udp_port: tupl
 
 async def test_udp_responder_drops_and_counts_unpadded_requests(udp_port: tuple[int, Counter[str]]) -> None:
     port, counters = udp_port
-    bare = wire.encode_request(wire.Request(wire.Op.STATS, os.urandom(16)), pad_to=0)
+    bare = load_query.encode_request(load_query.Request(load_query.Op.STATS, os.urandom(16)), pad_to=0)
     assert await _exchange(port, [bare], expect=0) == []
     assert counters["udp_dropped_unpadded"] == 1
 
@@ -147,8 +148,8 @@ async def test_query_all_ignores_a_reply_with_a_nonce_it_did_not_send() -> None:
             self.transport = transport
 
         def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-            reply = wire.Reply(record=RECORD, nonce=os.urandom(16), timestamp=1.0)
-            self.transport.sendto(wire.encode_reply(reply), addr)  # type: ignore[attr-defined]
+            reply = load_query.Reply(record=RECORD, nonce=os.urandom(16), timestamp=1.0)
+            self.transport.sendto(load_query.encode_reply(reply), addr)  # type: ignore[attr-defined]
 
     liar, _ = await loop.create_datagram_endpoint(WrongNonce, local_addr=("127.0.0.1", 0))
     try:
@@ -169,17 +170,17 @@ def test_record_fixture_is_consistent() -> None:
 
 
 async def test_udp_responder_hands_each_request_and_its_source_to_the_daemon() -> None:
-    seen: list[tuple[wire.Op, str]] = []
+    seen: list[tuple[load_query.Op, str]] = []
 
-    def answer(request: wire.Request, datagram: bytes, source: str) -> bytes | None:
+    def answer(request: load_query.Request, datagram: bytes, source: str) -> bytes | None:
         seen.append((request.op, source))
         return _unsigned(request, datagram, source)
 
     transport = await respond_udp.start("127.0.0.1", 0, answer, Counter())
     try:
-        claim = wire.encode_request(wire.Request(wire.Op.CLAIM, os.urandom(16)))
+        claim = load_query.encode_request(load_query.Request(load_query.Op.CLAIM, os.urandom(16)))
         (reply,) = await _exchange(transport.get_extra_info("sockname")[1], [claim], expect=1)
     finally:
         transport.close()
-    assert seen == [(wire.Op.CLAIM, "127.0.0.1")]
-    assert wire.decode_reply(reply).record == RECORD
+    assert seen == [(load_query.Op.CLAIM, "127.0.0.1")]
+    assert load_query.decode_reply(reply).record == RECORD

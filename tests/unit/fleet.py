@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 
 from hypothesis import strategies as st
 
+from ltsp_mesh.core.discovery.services import Answered, Discovered
 from ltsp_mesh.core.record import ServerRecord, ServerState
-from ltsp_mesh.core.services import Answered, Discovered
 
 _ADDRESSES: dict[str, str] = {}
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from ltsp_mesh.core import ssh_keys
-from ltsp_mesh.core.ssh_keys import PublicKey
-from ltsp_mesh.core.ssh_wire import Reader
+from ltsp_mesh.core.codec.ssh_wire import Reader
+from ltsp_mesh.core.trust import ssh_keys
+from ltsp_mesh.core.trust.ssh_keys import PublicKey
 from tests.conftest import require_tools
 
 SSH_KEYGEN = shutil.which("ssh-keygen")

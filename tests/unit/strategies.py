@@ -8,8 +8,8 @@ import msgpack
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import wire
-from ltsp_mesh.core.legacy_xml import ServerReport
+from ltsp_mesh.core.codec import load_query
+from ltsp_mesh.core.codec.legacy_xml import ServerReport
 from ltsp_mesh.core.record import (
     MAX_CAPACITY,
     MAX_CPUS,
@@ -136,21 +136,21 @@ def reports() -> st.SearchStrategy[ServerReport]:
 
 
 def nonces() -> st.SearchStrategy[bytes]:
-    return st.binary(min_size=wire.NONCE_MIN_BYTES, max_size=wire.NONCE_MAX_BYTES)
+    return st.binary(min_size=load_query.NONCE_MIN_BYTES, max_size=load_query.NONCE_MAX_BYTES)
 
 
-def requests(client: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[wire.Request]:
+def requests(client: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[load_query.Request]:
     return st.builds(
-        wire.Request,
-        op=st.sampled_from(wire.Op),
+        load_query.Request,
+        op=st.sampled_from(load_query.Op),
         nonce=nonces(),
         client=client if client is not None else st.text(max_size=64),
     )
 
 
-def replies() -> st.SearchStrategy[wire.Reply]:
+def replies() -> st.SearchStrategy[load_query.Reply]:
     return st.builds(
-        wire.Reply,
+        load_query.Reply,
         record=records(),
         nonce=nonces(),
         timestamp=st.floats(0.0, 2.0**40, allow_nan=False, allow_infinity=False),

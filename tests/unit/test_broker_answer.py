@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from ltsp_mesh.core.broker import answer, request
 from ltsp_mesh.core.broker.view import PICK_HOLD_S, MeshView
+from ltsp_mesh.core.discovery.services import Answered
 from ltsp_mesh.core.record import ServerState
-from ltsp_mesh.core.services import Answered
 from tests.unit.fleet import fleets, server
 
 HOOK = request.decode(b"GET", b"/ltsp-mesh/v1/hosts")

@@ -10,10 +10,11 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import known_hosts, ssh_keys, wire
 from ltsp_mesh.core.broker import relay
 from ltsp_mesh.core.broker.relay import ClaimState, Verdict
-from ltsp_mesh.core.pending import PendingLedger
+from ltsp_mesh.core.codec import load_query
+from ltsp_mesh.core.server.pending import PendingLedger
+from ltsp_mesh.core.trust import known_hosts, ssh_keys
 from ltsp_mesh.errors import DecodeError
 
 MEMBER_KEY = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
@@ -30,7 +31,7 @@ def state(strict: bool = True) -> ClaimState:
 
 
 def claim(datagram: bytes, source: str, st_: ClaimState, now: float = 1.0, draining: bool = False) -> Verdict:
-    request = wire.decode_request(datagram)
+    request = load_query.decode_request(datagram)
     return relay.admit(request, relay.decode(datagram, request), source=source, draining=draining, state=st_,
                        now=now, wall_now=WALL)
 
@@ -41,12 +42,12 @@ def relayed(client: str = CLIENT, key: ed25519.Ed25519PrivateKey | None = MEMBER
 
 
 def test_a_relayed_claim_is_padded_like_every_request() -> None:
-    assert len(relayed()) == wire.REQUEST_SIZE_BYTES
+    assert len(relayed()) == load_query.REQUEST_SIZE_BYTES
 
 
 def test_an_old_server_reads_a_relayed_claim_as_a_plain_claim() -> None:
-    request = wire.decode_request(relayed())
-    assert request.op is wire.Op.CLAIM and request.client == CLIENT
+    request = load_query.decode_request(relayed())
+    assert request.op is load_query.Op.CLAIM and request.client == CLIENT
 
 
 def test_a_members_claim_counts_for_the_client_not_the_broker() -> None:
@@ -103,7 +104,7 @@ def test_under_trust_any_relayed_claims_count_within_the_relaying_sources_budget
 
 def test_clients_own_claims_keep_the_strict_budget() -> None:
     st_ = state(strict=False)
-    plain = wire.encode_request(wire.Request(wire.Op.CLAIM, NONCE))
+    plain = load_query.encode_request(load_query.Request(load_query.Op.CLAIM, NONCE))
     verdicts = [claim(plain, f"10.0.2.{i}", st_) for i in range(20)]
     assert verdicts.count(Verdict.NEW) == int(relay.CLAIMS_PER_S)  # the global cap of plain claims
 
@@ -132,7 +133,7 @@ def test_a_claim_naming_its_own_source_is_the_clients_own() -> None:
 
 def test_a_plain_claim_is_keyed_by_its_source() -> None:
     st_ = state()
-    assert claim(wire.encode_request(wire.Request(wire.Op.CLAIM, NONCE)), CLIENT, st_) is Verdict.NEW
+    assert claim(load_query.encode_request(load_query.Request(load_query.Op.CLAIM, NONCE)), CLIENT, st_) is Verdict.NEW
     assert st_.ledger.clients(1.0) == (CLIENT,)
 
 
@@ -149,13 +150,13 @@ def test_malformed_relay_fields_are_a_decode_error(field: str, value: Any) -> No
     fields[field] = value
     data = msgpack.packb(fields)
     with pytest.raises(DecodeError):
-        relay.decode(data, wire.decode_request(data))
+        relay.decode(data, load_query.decode_request(data))
 
 
 @given(st.binary(max_size=600))
 def test_any_bytes_decode_or_raise_decode_error(data: bytes) -> None:
     try:
-        request = wire.decode_request(data)
+        request = load_query.decode_request(data)
         relay.decode(data, request)
     except DecodeError:
         pass

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from ltsp_mesh.core.broker import request
 from ltsp_mesh.core.broker.request import BadRequest, Form
-from ltsp_mesh.core.client_settings import Algorithm
+from ltsp_mesh.core.config.client_settings import Algorithm
 
 HOSTS = b"/ltsp-mesh/v1/hosts"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ltsp_mesh.core.chooser_screen import Action, State, on_key, on_message, screen
-from ltsp_mesh.core.feed import FeedMessage, FeedServer
+from ltsp_mesh.core.codec.feed import FeedMessage, FeedServer
+from ltsp_mesh.core.view.chooser_screen import Action, State, on_key, on_message, screen
 
 
 def _message(*servers: tuple[str, str, bool]) -> FeedMessage:

@@ -1,11 +1,18 @@
-"""core/client_settings.py: environment first, lts.conf otherwise, defaults last; errors say where."""
+"""core/config/client_settings.py: environment first, lts.conf otherwise, defaults last; errors say where."""
 
 from __future__ import annotations
 
 import pytest
 
-from ltsp_mesh.core import ltsconf
-from ltsp_mesh.core.client_settings import KNOWN_KEYS, Algorithm, ClientSettings, Trust, build, unknown_keys
+from ltsp_mesh.core.config import ltsconf
+from ltsp_mesh.core.config.client_settings import (
+    KNOWN_KEYS,
+    Algorithm,
+    ClientSettings,
+    Trust,
+    build,
+    unknown_keys,
+)
 from ltsp_mesh.errors import ConfigError
 
 

@@ -1,4 +1,4 @@
-"""core/dnssd_lease.py: TTL, renewal, retry, TXT rate and the rule that judges a peer dead."""
+"""core/discovery/dnssd_lease.py: TTL, renewal, retry, TXT rate and the rule that judges a peer dead."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import dnssd_lease
-from ltsp_mesh.core.dnssd_lease import StaleWatch
-from ltsp_mesh.core.dnssd_zone import Stamp
+from ltsp_mesh.core.discovery import dnssd_lease
+from ltsp_mesh.core.discovery.dnssd_lease import StaleWatch
+from ltsp_mesh.core.discovery.dnssd_zone import Stamp
 from ltsp_mesh.errors import DecodeError
 
 from .strategies import PROPERTY
@@ -62,7 +62,7 @@ def test_servers_that_start_together_drift_apart() -> None:
 
 
 def test_a_signed_txt_is_renewed_well_before_clients_call_it_old() -> None:
-    # core/trust.py refuses TXT signatures older than 900 s; a renewal re-signs.
+    # core/trust/verdicts.py refuses TXT signatures older than 900 s; a renewal re-signs.
     worst = dnssd_lease.renew_after(dnssd_lease.DEFAULT_LEASE_S, None, _Fixed(1.0))
     assert worst + dnssd_lease.DEFAULT_TTL_S < 900
 

@@ -1,4 +1,5 @@
-"""core/dnssd_zone.py: the names a server registers in a unicast zone and the updates that keep them."""
+
+"""core/discovery/dnssd_zone.py: the names a server registers in a unicast zone and the updates that keep them."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import dnssd_zone, mesh_conf, services, signing, txt
-from ltsp_mesh.core.dnssd_zone import A, Ptr, Registration, RrType, Srv, Stamp, Txt, Update
+from ltsp_mesh.core.codec import txt
+from ltsp_mesh.core.config import dns_site, mesh_conf
+from ltsp_mesh.core.discovery import dnssd_zone, services
+from ltsp_mesh.core.discovery.dnssd_zone import A, Ptr, Registration, RrType, Srv, Stamp, Txt, Update
+from ltsp_mesh.core.trust import signing
 from ltsp_mesh.errors import ConfigError
 
 from .strategies import PROPERTY
@@ -33,14 +37,14 @@ def registration(addresses: tuple[str, ...] = ("10.77.1.10",)) -> Registration:
     "value", ["school.example", "School.Example.", " school.example ", "ltsp.school.example"]
 )
 def test_domain_accepts_usual_spellings(value: str) -> None:
-    assert dnssd_zone.domain(value, "DNS_SD_DOMAIN")[-2:] == DOMAIN
+    assert dns_site.domain(value, "DNS_SD_DOMAIN")[-2:] == DOMAIN
 
 
 @pytest.mark.parametrize("value", ["", ".", "school..example", "-bad.example", "bad label.example", "x" * 64 + ".org",
                                    "école.example", "local", "lab.local."])  # fmt: skip
 def test_domain_refuses_what_is_not_a_unicast_domain(value: str) -> None:
     with pytest.raises(ConfigError, match=r"^mesh.conf line 4: .*school.example"):
-        dnssd_zone.domain(value, "mesh.conf line 4")
+        dns_site.domain(value, "mesh.conf line 4")
 
 
 # --- names ---------------------------------------------------------------------------------
@@ -194,14 +198,14 @@ def test_merge_keeps_order_and_drops_unicast_duplicates() -> None:
     ("value", "expected"), [("10.0.0.2", ("10.0.0.2", 53)), ("10.0.0.2:5353", ("10.0.0.2", 5353))]
 )
 def test_server_address_reads_address_and_port(value: str, expected: tuple[str, int]) -> None:
-    assert dnssd_zone.server_address(value, "--dns-server") == expected
+    assert dns_site.server_address(value, "--dns-server") == expected
 
 
 @pytest.mark.parametrize("value", ["", "ns.school.example", "10.0.0.2:", "10.0.0.2:0", "10.0.0.2:65536", "::1",
                                    "10.0.0.2:x", "10.0.0.256"])  # fmt: skip
 def test_server_address_refuses_the_rest(value: str) -> None:
     with pytest.raises(ConfigError, match=r"^--dns-server: .*e\.g\. 10\.0\.0\.2"):
-        dnssd_zone.server_address(value, "--dns-server")
+        dns_site.server_address(value, "--dns-server")
 
 
 def test_mesh_conf_checks_and_normalises_the_domain() -> None:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import feed
+from ltsp_mesh.core.codec import feed
 from ltsp_mesh.errors import DecodeError
 
 

@@ -1,4 +1,4 @@
-"""core/known_hosts.py: ssh_known_hosts parsing and lookup, checked against `ssh-keygen -F`."""
+"""core/trust/known_hosts.py: ssh_known_hosts parsing and lookup, checked against `ssh-keygen -F`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import known_hosts
-from ltsp_mesh.core.known_hosts import KnownHosts, Listing, Marker
+from ltsp_mesh.core.trust import known_hosts
+from ltsp_mesh.core.trust.known_hosts import KnownHosts, Listing, Marker
 
 from .openssh import OpenSSH, openssh
 from .strategies import PROPERTY

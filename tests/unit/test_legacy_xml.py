@@ -1,4 +1,4 @@
-"""core/legacy_xml.py: the TCP 377 XML document, schema version 1 of DESIGN.md."""
+"""core/codec/legacy_xml.py: the TCP 377 XML document, schema version 1 of DESIGN.md."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import legacy_xml
-from ltsp_mesh.core.legacy_xml import ServerReport
+from ltsp_mesh.core.codec import legacy_xml
+from ltsp_mesh.core.codec.legacy_xml import ServerReport
 from ltsp_mesh.core.record import Load, ServerState, record_from_load
 from ltsp_mesh.errors import DecodeError
 

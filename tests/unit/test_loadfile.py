@@ -1,4 +1,4 @@
-"""core/loadfile.py: the JSON load file that stands in for psutil in demos, tests and benchmarks."""
+"""core/codec/loadfile.py: the JSON load file that stands in for psutil in demos, tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import loadfile
+from ltsp_mesh.core.codec import loadfile
 from ltsp_mesh.core.record import Load
 from ltsp_mesh.errors import ConfigError
 

@@ -1,4 +1,4 @@
-"""core/ltsconf.py: lts.conf syntax, includes, and getltscfg's section selection for one client."""
+"""core/config/ltsconf.py: lts.conf syntax, includes, and getltscfg's section selection for one client."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import client_settings, ltsconf
-from ltsp_mesh.core.ltsconf import parse, parse_bool, resolve
+from ltsp_mesh.core.config import client_settings, ltsconf
+from ltsp_mesh.core.config.ltsconf import parse, parse_bool, resolve
 from ltsp_mesh.errors import ConfigError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ltsconf"

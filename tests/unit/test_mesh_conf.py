@@ -1,6 +1,6 @@
-"""core/mesh_conf.py: `{KEY: (value, where)}` from mesh.conf or the command line -> ServeSettings.
+"""core/config/mesh_conf.py: `{KEY: (value, where)}` from mesh.conf or the command line -> ServeSettings.
 
-values_from_conf() reads a parsed lts.conf and is left to the tests of core/ltsconf.py.
+values_from_conf() reads a parsed lts.conf and is left to the tests of core/config/ltsconf.py.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltsp_mesh.core.mesh_conf import KNOWN_KEYS, ServeSettings, settings
+from ltsp_mesh.core.config.mesh_conf import KNOWN_KEYS, ServeSettings, settings
 from ltsp_mesh.errors import ConfigError
 
 from .strategies import PROPERTY

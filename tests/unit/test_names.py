@@ -1,4 +1,4 @@
-"""core/names.py: names unique by construction on cloned images (same host name, same machine-id)."""
+"""core/discovery/names.py: names unique by construction on cloned images (same host name, same machine-id)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import names
+from ltsp_mesh.core.discovery import names
 from ltsp_mesh.core.record import MAX_ID_CHARS, ServerRecord, ServerState
 
 from .strategies import PROPERTY

@@ -1,4 +1,4 @@
-"""core/pending.py: claims are counted, expire, settle on a session, and cannot be inflated."""
+"""core/server/pending.py: claims are counted, expire, settle on a session, and cannot be inflated."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ltsp_mesh.core.pending import DEFAULT_CLAIM_TTL_S, ClaimOutcome, PendingLedger, client_key
+from ltsp_mesh.core.server.pending import DEFAULT_CLAIM_TTL_S, ClaimOutcome, PendingLedger, client_key
 
 T0 = 1000.0
 

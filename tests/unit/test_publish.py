@@ -1,4 +1,4 @@
-"""core/publish.py: when the TXT record is updated (hysteresis) and how often (RFC 6762 rate limit)."""
+"""core/server/publish.py: when the TXT record is updated (hysteresis) and how often (RFC 6762 rate limit)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import publish
 from ltsp_mesh.core.record import ServerRecord, ServerState
+from ltsp_mesh.core.server import publish
 
 from .strategies import PROPERTY, SLOW_PROPERTY, records
 
@@ -141,7 +141,7 @@ def test_recent_keeps_the_sends_inside_the_window() -> None:
 
 
 def run_announcer(next_candidate: Callable[[int], ServerRecord], first: ServerRecord) -> list[float]:
-    """Offer a candidate every 0.1 s for ten minutes, as shell/announce.py does; return send times."""
+    """Offer a candidate every 0.1 s for ten minutes, as shell/server/announce.py does; return send times."""
     published, sent_at, sends = first, REGISTERED, [0.0]
     for tick in range(1, TEN_MINUTES_TICKS + 1):
         now = tick * TICK_S

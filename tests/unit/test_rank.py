@@ -7,10 +7,10 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ltsp_mesh.core.client_settings import Algorithm, ClientSettings
+from ltsp_mesh.core.config.client_settings import Algorithm, ClientSettings
+from ltsp_mesh.core.discovery.services import Answered
 from ltsp_mesh.core.rank import ALGORITHMS, filtered, mac_hash, rank
 from ltsp_mesh.core.record import ServerState
-from ltsp_mesh.core.services import Answered
 
 from .fleet import fleets, names, server
 

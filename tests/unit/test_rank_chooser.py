@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from ltsp_mesh.core.client_settings import ClientSettings
+from ltsp_mesh.core.config.client_settings import ClientSettings
 from ltsp_mesh.core.rank import chooser
-from ltsp_mesh.core.rank.status import Status, status_of
 from ltsp_mesh.core.record import ServerState
+from ltsp_mesh.core.status import Status, status_of
 
 from .fleet import discovered, names, server
 

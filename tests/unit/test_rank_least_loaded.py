@@ -14,10 +14,10 @@ from __future__ import annotations
 import math
 import random
 
-from ltsp_mesh.core.client_settings import Algorithm, ClientSettings
+from ltsp_mesh.core.config.client_settings import Algorithm, ClientSettings
+from ltsp_mesh.core.discovery.services import Answered
 from ltsp_mesh.core.rank import ALGORITHMS, INFORMED_ALGORITHMS, least_loaded
 from ltsp_mesh.core.record import ServerState
-from ltsp_mesh.core.services import Answered
 
 from .fleet import first_picks, names, server
 

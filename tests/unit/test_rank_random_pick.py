@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 
-from ltsp_mesh.core.client_settings import ClientSettings
+from ltsp_mesh.core.config.client_settings import ClientSettings
 from ltsp_mesh.core.rank import random_pick
 from ltsp_mesh.core.record import ServerState
 

@@ -1,12 +1,12 @@
-"""core/rank/status.py: each status holds exactly when its definition does."""
+"""core/status.py: each status holds exactly when its definition does."""
 
 from __future__ import annotations
 
 import pytest
 
-from ltsp_mesh.core.client_settings import ClientSettings
-from ltsp_mesh.core.rank.status import BEST_FIRST, BUSY_MEM_PERCENT, Status, busy_reasons, status_of
+from ltsp_mesh.core.config.client_settings import ClientSettings
 from ltsp_mesh.core.record import ServerState
+from ltsp_mesh.core.status import BEST_FIRST, BUSY_MEM_PERCENT, Status, busy_reasons, status_of
 
 from .fleet import server
 

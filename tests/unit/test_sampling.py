@@ -1,4 +1,4 @@
-"""core/sampling.py: when a machine is swapping, and what counts as one user session."""
+"""core/server/sampling.py: when a machine is swapping, and what counts as one user session."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltsp_mesh.core.sampling import SWAPPING_BYTES_PER_S, SwapCounters, count_sessions, is_swapping
+from ltsp_mesh.core.server.sampling import SWAPPING_BYTES_PER_S, SwapCounters, count_sessions, is_swapping
 
 from .strategies import PROPERTY
 

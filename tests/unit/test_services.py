@@ -1,4 +1,4 @@
-"""core/services.py: joining one browse's PTR/SRV/TXT/A records into servers, and picking their address."""
+"""core/discovery/services.py: joining one browse's PTR/SRV/TXT/A records into servers, and picking their address."""
 
 from __future__ import annotations
 
@@ -9,9 +9,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import txt
+from ltsp_mesh.core.codec import txt
+from ltsp_mesh.core.discovery.services import (
+    A,
+    Discovered,
+    DnsRecord,
+    Ptr,
+    Srv,
+    Txt,
+    assemble,
+    choose_address,
+    missing,
+)
 from ltsp_mesh.core.record import ServerRecord
-from ltsp_mesh.core.services import A, Discovered, DnsRecord, Ptr, Srv, Txt, assemble, choose_address, missing
 
 from .strategies import PROPERTY, SAMPLE_RECORD, records
 

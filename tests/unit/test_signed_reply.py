@@ -1,4 +1,4 @@
-"""core/signed_reply.py: the `sig` and `cert` reply fields, and the padding they need."""
+"""core/trust/signed_reply.py: the `sig` and `cert` reply fields, and the padding they need."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import signed_reply, ssh_cert, ssh_keys, wire
+from ltsp_mesh.core.codec import load_query
 from ltsp_mesh.core.record import ServerRecord, ServerState
-from ltsp_mesh.core.signed_reply import SignedReply
+from ltsp_mesh.core.trust import signed_reply, ssh_cert, ssh_keys
+from ltsp_mesh.core.trust.signed_reply import SignedReply
 from ltsp_mesh.errors import DecodeError
 
 from .strategies import PROPERTY, extreme_records, msgpack_objects, packed, replies
@@ -24,7 +25,7 @@ NONCE = bytes(range(16))
 RECORD = ServerRecord(server_id="0123456789abcdef", cpus=8, load_per_cpu=0.52, mem_percent=45, swapping=False,
                       sessions=12, pending=2, capacity=8, state=ServerState.UP, query_port=377,
                       host_key_fp="SHA256:nk66K+YVPC8ikwssL4uEHNHSZ5xd492nCBVRE6seZ90")  # fmt: skip
-REPLY = wire.Reply(record=RECORD, nonce=NONCE, timestamp=1_720_000_000.25)
+REPLY = load_query.Reply(record=RECORD, nonce=NONCE, timestamp=1_720_000_000.25)
 CERT = ssh_cert.issue_certificate(CA, ssh_keys.ed25519_public_key(KEY.public_key()), key_id="app1",
                                   principals=["app1", "10.0.0.5"], valid_after=0, valid_before=2**64 - 1,
                                   nonce=bytes(32))  # fmt: skip
@@ -38,13 +39,13 @@ def test_encode_then_decode_round_trips_with_and_without_a_certificate() -> None
 
 
 def test_an_unsigned_reply_decodes_as_unsigned() -> None:
-    signed = signed_reply.decode(wire.encode_reply(REPLY))
+    signed = signed_reply.decode(load_query.encode_reply(REPLY))
     assert (signed.reply, signed.signed, signed.certificate) == (REPLY, False, b"")
     assert not signed_reply.verify_signature(signed, KEY.public_key())
 
 
 def test_a_signed_reply_is_still_read_by_the_plain_reply_decoder() -> None:
-    assert wire.decode_reply(signed_reply.encode(REPLY, KEY, CERT)) == REPLY
+    assert load_query.decode_reply(signed_reply.encode(REPLY, KEY, CERT)) == REPLY
 
 
 def test_the_signature_does_not_verify_with_another_key() -> None:
@@ -93,49 +94,49 @@ def test_signed_reply_refuses_a_signature_of_the_wrong_length() -> None:
 
 
 def test_reply_to_sends_the_certificate_when_the_request_is_padded_for_it() -> None:
-    request = wire.Request(wire.Op.STATS, NONCE)
+    request = load_query.Request(load_query.Op.STATS, NONCE)
     datagram = signed_reply.reply_to(request, signed_reply.CERT_REQUEST_SIZE_BYTES, RECORD, REPLY.timestamp,
                                      key=KEY, certificate=CERT)  # fmt: skip
     assert datagram is not None and signed_reply.decode(datagram).certificate == CERT
 
 
 def test_reply_to_leaves_the_certificate_out_of_an_ordinary_sized_reply() -> None:
-    request = wire.Request(wire.Op.STATS, NONCE)
-    datagram = signed_reply.reply_to(request, wire.REQUEST_SIZE_BYTES, RECORD, REPLY.timestamp, key=KEY,
+    request = load_query.Request(load_query.Op.STATS, NONCE)
+    datagram = signed_reply.reply_to(request, load_query.REQUEST_SIZE_BYTES, RECORD, REPLY.timestamp, key=KEY,
                                      certificate=CERT + bytes(0))  # fmt: skip
-    assert datagram is not None and len(datagram) <= wire.REQUEST_SIZE_BYTES
+    assert datagram is not None and len(datagram) <= load_query.REQUEST_SIZE_BYTES
     decoded = signed_reply.decode(datagram)
     assert decoded.signed and decoded.certificate == b"" and decoded.reply == REPLY
 
 
 def test_reply_to_stays_silent_when_even_the_signed_reply_is_larger_than_the_request() -> None:
-    request = wire.Request(wire.Op.STATS, NONCE)
+    request = load_query.Request(load_query.Op.STATS, NONCE)
     assert signed_reply.reply_to(request, 200, RECORD, REPLY.timestamp, key=KEY) is None
 
 
 @given(record=extreme_records())
 @PROPERTY
 def test_the_largest_signed_reply_fits_the_ordinary_padding(record: ServerRecord) -> None:
-    reply = wire.Reply(record=record, nonce=bytes(wire.NONCE_MAX_BYTES), timestamp=2.0**40 + 0.5)
-    assert len(signed_reply.encode(reply, KEY)) <= wire.REQUEST_SIZE_BYTES
+    reply = load_query.Reply(record=record, nonce=bytes(load_query.NONCE_MAX_BYTES), timestamp=2.0**40 + 0.5)
+    assert len(signed_reply.encode(reply, KEY)) <= load_query.REQUEST_SIZE_BYTES
 
 
 @given(record=extreme_records())
 @PROPERTY
 def test_the_largest_reply_with_a_certificate_fits_the_certificate_padding(record: ServerRecord) -> None:
-    reply = wire.Reply(record=record, nonce=bytes(wire.NONCE_MAX_BYTES), timestamp=2.0**40 + 0.5)
+    reply = load_query.Reply(record=record, nonce=bytes(load_query.NONCE_MAX_BYTES), timestamp=2.0**40 + 0.5)
     largest = SignedReply(reply, bytes(64), bytes(ssh_cert.MAX_CERT_BYTES))
     assert len(signed_reply.encode_signed(largest)) <= signed_reply.CERT_REQUEST_SIZE_BYTES
-    assert signed_reply.CERT_REQUEST_SIZE_BYTES < wire.MAX_DATAGRAM_BYTES
+    assert signed_reply.CERT_REQUEST_SIZE_BYTES < load_query.MAX_DATAGRAM_BYTES
     assert (
-        len(wire.encode_request(wire.Request(wire.Op.STATS, bytes(32)), signed_reply.CERT_REQUEST_SIZE_BYTES))
+        len(load_query.encode_request(load_query.Request(load_query.Op.STATS, bytes(32)), signed_reply.CERT_REQUEST_SIZE_BYTES))
         == signed_reply.CERT_REQUEST_SIZE_BYTES
     )
 
 
 @given(reply=replies())
 @PROPERTY
-def test_encode_then_decode_round_trips_any_reply(reply: wire.Reply) -> None:
+def test_encode_then_decode_round_trips_any_reply(reply: load_query.Reply) -> None:
     signed = signed_reply.decode(signed_reply.encode(reply, KEY))
     assert signed.reply == reply and signed_reply.verify_signature(signed, KEY.public_key())
 

@@ -1,4 +1,4 @@
-"""core/signing.py: SSHSIG-framed Ed25519 signatures and the canonical bytes of a signed TXT."""
+"""core/trust/signing.py: SSHSIG-framed Ed25519 signatures and the canonical bytes of a signed TXT."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import signing, ssh_keys, txt
+from ltsp_mesh.core.codec import txt
+from ltsp_mesh.core.codec.ssh_wire import string, uint32
 from ltsp_mesh.core.record import ServerRecord
-from ltsp_mesh.core.ssh_wire import string, uint32
+from ltsp_mesh.core.trust import signing, ssh_keys
 from ltsp_mesh.errors import DecodeError
 
 from .openssh import OpenSSH, openssh

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from ltsp_mesh.core.client_settings import ClientSettings
+from ltsp_mesh.core.config.client_settings import ClientSettings
 from ltsp_mesh.core.rank import mac_hash
 from ltsp_mesh.core.sim.compare import PEAK_OVER_FAIR_TARGET, benchmark, kind_of, targets
 from ltsp_mesh.core.sim.metrics import measure

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from ltsp_mesh.core.client_settings import ClientSettings
+from ltsp_mesh.core.config.client_settings import ClientSettings
+from ltsp_mesh.core.discovery.services import Answered
 from ltsp_mesh.core.rank import rank as real_rank
-from ltsp_mesh.core.services import Answered
 from ltsp_mesh.core.sim import model
 from ltsp_mesh.core.sim.model import CONTENDERS, simulate
 from ltsp_mesh.core.sim.scenarios import MARGOT, Scenario, ServerSpec

@@ -1,4 +1,4 @@
-"""core/ssh_cert.py: OpenSSH host certificates made by ssh-keygen, decoded and checked."""
+"""core/trust/ssh_cert.py: OpenSSH host certificates made by ssh-keygen, decoded and checked."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import ssh_cert, ssh_keys
-from ltsp_mesh.core.ssh_cert import CertProblem
+from ltsp_mesh.core.trust import ssh_cert, ssh_keys
+from ltsp_mesh.core.trust.ssh_cert import CertProblem
 from ltsp_mesh.errors import DecodeError
 
 from .openssh import NOW, T2024, T2025, OpenSSH, openssh

@@ -1,4 +1,4 @@
-"""core/ssh_keys.py and core/ssh_wire.py: OpenSSH keys, checked against ssh-keygen's own files."""
+"""core/trust/ssh_keys.py and core/codec/ssh_wire.py: OpenSSH keys, checked against ssh-keygen's own files."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import hostkey, signing, ssh_keys, ssh_wire
+from ltsp_mesh.core.codec import ssh_wire
+from ltsp_mesh.core.trust import signing, ssh_keys
 from ltsp_mesh.errors import ConfigError, DecodeError, TrustError
 
 from .openssh import OpenSSH, openssh
@@ -31,10 +32,6 @@ def test_fingerprint_matches_ssh_keygen_l(openssh: OpenSSH) -> None:
     for name, key_type in (("host", "ed25519"), ("rsa-host", "rsa"), ("ecdsa-host", "ecdsa")):
         pair = openssh.key(name, key_type)
         assert pair.public.fingerprint == openssh.fingerprint(pair) == ssh_keys.fingerprint(pair.public_line)
-
-
-def test_hostkey_fingerprint_is_still_the_daemons_import() -> None:
-    assert hostkey.fingerprint is ssh_keys.fingerprint
 
 
 def test_public_keys_compare_without_their_comments(openssh: OpenSSH) -> None:

@@ -1,8 +1,8 @@
-"""core/trust.py: every rogue from the issue is refused; genuine and CA-certified servers pass.
+"""core/trust/verdicts.py: every rogue from the issue is refused; genuine and CA-certified servers pass.
 
 The site is real OpenSSH output: host keys, a host CA and a certificate made by ssh-keygen, a
 known_hosts text as ltsp-update-sshkeys would merge it. Servers sign with the private key
-files ssh-keygen wrote, loaded by core/ssh_keys.py.
+files ssh-keygen wrote, loaded by core/trust/ssh_keys.py.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from dataclasses import dataclass
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from ltsp_mesh.core import known_hosts, signed_reply, signing, ssh_keys, trust, txt, wire
-from ltsp_mesh.core.client_settings import Trust
-from ltsp_mesh.core.known_hosts import KnownHosts
+from ltsp_mesh.core.codec import load_query, txt
+from ltsp_mesh.core.config.client_settings import Trust
 from ltsp_mesh.core.record import ServerRecord, ServerState
-from ltsp_mesh.core.signed_reply import SignedReply
-from ltsp_mesh.core.trust import Freshness, Outcome, Peer, Reason, Verdict, Via
+from ltsp_mesh.core.trust import known_hosts, signed_reply, signing, ssh_keys, verdicts
+from ltsp_mesh.core.trust.known_hosts import KnownHosts
+from ltsp_mesh.core.trust.signed_reply import SignedReply
+from ltsp_mesh.core.trust.verdicts import Freshness, Outcome, Peer, Reason, Verdict, Via
 from ltsp_mesh.errors import DecodeError, TrustError
 
 from .openssh import NOW, T2025, OpenSSH, openssh
@@ -77,14 +78,14 @@ def announce(site: Site, key: ed25519.Ed25519PrivateKey, *, now: float = NOW, in
 
 def check_txt(site: Site, properties: txt.TxtProperties, peer: Peer, *, now: float = NOW, instance: str = INSTANCE,
               host: str = HOST, known: KnownHosts | None = None) -> Verdict:  # fmt: skip
-    return trust.check_txt(properties, instance=instance, host=host, peer=peer,
+    return verdicts.check_txt(properties, instance=instance, host=host, peer=peer,
                            known_hosts=known or site.known, now=now)  # fmt: skip
 
 
 def answer(site: Site, key: ed25519.Ed25519PrivateKey, *, nonce: bytes = NONCE, now: float = NOW,
            certificate: bytes = b"") -> SignedReply:  # fmt: skip
     """What a server sends back, as the client decodes it."""
-    request = wire.Request(wire.Op.STATS, nonce)
+    request = load_query.Request(load_query.Op.STATS, nonce)
     datagram = signed_reply.reply_to(request, signed_reply.CERT_REQUEST_SIZE_BYTES, site.record(key), now, key=key,
                                      certificate=certificate)  # fmt: skip
     assert datagram is not None
@@ -93,7 +94,7 @@ def answer(site: Site, key: ed25519.Ed25519PrivateKey, *, nonce: bytes = NONCE, 
 
 def check_reply(site: Site, signed: SignedReply, peer: Peer, *, nonce: bytes = NONCE, now: float = NOW,
                 known: KnownHosts | None = None) -> Verdict:  # fmt: skip
-    return trust.check_reply(signed, nonce=nonce, peer=peer, known_hosts=known or site.known, now=now)
+    return verdicts.check_reply(signed, nonce=nonce, peer=peer, known_hosts=known or site.known, now=now)
 
 
 def rejected(verdict: Verdict, reason: Reason) -> bool:
@@ -123,8 +124,8 @@ def test_a_server_with_a_ca_signed_certificate_is_accepted_without_its_own_line(
 def test_a_certified_servers_txt_is_deferred_to_its_reply(site: Site) -> None:
     verdict = check_txt(site, announce(site, site.certified), CERTIFIED)
     assert verdict.outcome is Outcome.DEFERRED and verdict.reason is Reason.CA_ONLY
-    assert trust.worth_querying(Trust.KNOWN_HOSTS, verdict)
-    assert not trust.admits(Trust.KNOWN_HOSTS, verdict)
+    assert verdicts.worth_querying(Trust.KNOWN_HOSTS, verdict)
+    assert not verdicts.admits(Trust.KNOWN_HOSTS, verdict)
 
 
 def test_a_certificate_is_not_needed_when_the_key_is_listed(site: Site, openssh: OpenSSH) -> None:
@@ -152,13 +153,13 @@ def test_a_server_on_another_ssh_port_is_looked_up_as_bracketed_address(site: Si
 
 
 def test_the_client_and_server_codecs_and_checks_work_end_to_end(site: Site) -> None:
-    request = wire.encode_request(wire.Request(wire.Op.STATS, NONCE), trust.request_size(site.known, GENUINE))
-    decoded = wire.decode_request(request)
+    request = load_query.encode_request(load_query.Request(load_query.Op.STATS, NONCE), verdicts.request_size(site.known, GENUINE))
+    decoded = load_query.decode_request(request)
     datagram = signed_reply.reply_to(
         decoded, len(request), site.record(site.genuine), NOW + 0.01, key=site.genuine
     )
     assert datagram is not None
-    verdict = trust.check_reply(signed_reply.decode(datagram), nonce=NONCE, peer=GENUINE, known_hosts=site.known,
+    verdict = verdicts.check_reply(signed_reply.decode(datagram), nonce=NONCE, peer=GENUINE, known_hosts=site.known,
                                 now=NOW + 0.02)  # fmt: skip
     assert verdict.accepted
 
@@ -171,7 +172,7 @@ def test_an_unsigned_txt_is_rejected(site: Site) -> None:
 
 
 def test_an_unsigned_reply_is_rejected(site: Site) -> None:
-    unsigned = SignedReply(wire.Reply(site.record(site.rogue), NONCE, NOW))
+    unsigned = SignedReply(load_query.Reply(site.record(site.rogue), NONCE, NOW))
     assert rejected(check_reply(site, unsigned, ROGUE), Reason.UNSIGNED)
 
 
@@ -189,7 +190,7 @@ def test_a_rogue_on_a_genuine_address_with_its_own_key_is_rejected(site: Site) -
 
 
 def test_a_rogue_claiming_the_genuine_fingerprint_is_told_apart_as_a_bad_signature(site: Site) -> None:
-    forged = wire.Reply(site.record(site.genuine), NONCE, NOW)
+    forged = load_query.Reply(site.record(site.genuine), NONCE, NOW)
     signature = signing.sign(site.rogue, signing.REPLY_NAMESPACE, signed_reply.reply_message(forged))
     assert rejected(check_reply(site, SignedReply(forged, signature), GENUINE), Reason.BAD_SIGNATURE)
 
@@ -307,23 +308,23 @@ def test_a_revoked_certified_key_is_rejected(site: Site, openssh: OpenSSH) -> No
 ])  # fmt: skip
 def test_auto_means_known_hosts_when_the_image_has_keys(openssh: OpenSSH, text: str, mode: Trust) -> None:
     known = known_hosts.parse(text.format(key=openssh.key("app1-host").line))
-    assert trust.effective_mode(Trust.AUTO, known) is mode
+    assert verdicts.effective_mode(Trust.AUTO, known) is mode
 
 
 def test_explicit_modes_are_kept_whatever_known_hosts_holds(site: Site) -> None:
-    assert trust.effective_mode(Trust.ANY, site.known) is Trust.ANY
-    assert trust.effective_mode(Trust.KNOWN_HOSTS, KnownHosts()) is Trust.KNOWN_HOSTS
+    assert verdicts.effective_mode(Trust.ANY, site.known) is Trust.ANY
+    assert verdicts.effective_mode(Trust.KNOWN_HOSTS, KnownHosts()) is Trust.KNOWN_HOSTS
 
 
 def test_any_admits_a_rejected_server_and_known_hosts_does_not(site: Site) -> None:
     verdict = check_reply(site, answer(site, site.rogue), ROGUE)
-    assert trust.admits(Trust.ANY, verdict) and not trust.admits(Trust.KNOWN_HOSTS, verdict)
-    assert trust.worth_querying(Trust.ANY, verdict) and not trust.worth_querying(Trust.KNOWN_HOSTS, verdict)
+    assert verdicts.admits(Trust.ANY, verdict) and not verdicts.admits(Trust.KNOWN_HOSTS, verdict)
+    assert verdicts.worth_querying(Trust.ANY, verdict) and not verdicts.worth_querying(Trust.KNOWN_HOSTS, verdict)
 
 
 def test_admits_refuses_an_unresolved_auto(site: Site) -> None:
     with pytest.raises(ValueError):
-        trust.admits(Trust.AUTO, check_reply(site, answer(site, site.genuine), GENUINE))
+        verdicts.admits(Trust.AUTO, check_reply(site, answer(site, site.genuine), GENUINE))
 
 
 def test_require_raises_trust_error_naming_the_reason(site: Site) -> None:
@@ -333,9 +334,9 @@ def test_require_raises_trust_error_naming_the_reason(site: Site) -> None:
 
 
 def test_request_size_grows_only_for_a_host_known_through_a_ca(site: Site) -> None:
-    assert trust.request_size(site.known, GENUINE) == wire.REQUEST_SIZE_BYTES
-    assert trust.request_size(site.known, CERTIFIED) == signed_reply.CERT_REQUEST_SIZE_BYTES
-    assert trust.request_size(site.known, ROGUE) == wire.REQUEST_SIZE_BYTES
+    assert verdicts.request_size(site.known, GENUINE) == load_query.REQUEST_SIZE_BYTES
+    assert verdicts.request_size(site.known, CERTIFIED) == signed_reply.CERT_REQUEST_SIZE_BYTES
+    assert verdicts.request_size(site.known, ROGUE) == load_query.REQUEST_SIZE_BYTES
 
 
 @pytest.mark.parametrize("kwargs", [{"address": "app1"}, {"address": "10.0.0.5", "ssh_port": 0}])
@@ -351,13 +352,13 @@ def test_freshness_refuses_impossible_windows(kwargs: dict[str, float]) -> None:
 
 
 def test_a_stricter_freshness_is_honoured(site: Site) -> None:
-    verdict = trust.check_reply(answer(site, site.genuine, now=NOW - 5), nonce=NONCE, peer=GENUINE,
+    verdict = verdicts.check_reply(answer(site, site.genuine, now=NOW - 5), nonce=NONCE, peer=GENUINE,
                                 known_hosts=site.known, now=NOW, freshness=Freshness(max_skew_s=1.0))  # fmt: skip
     assert rejected(verdict, Reason.STALE)
 
 
 def test_no_single_bit_change_to_a_genuine_reply_is_accepted_unless_meaningless(site: Site) -> None:
-    request = wire.Request(wire.Op.STATS, NONCE)
+    request = load_query.Request(load_query.Op.STATS, NONCE)
     datagram = signed_reply.reply_to(request, signed_reply.CERT_REQUEST_SIZE_BYTES, site.record(site.certified), NOW,
                                      key=site.certified, certificate=site.certificate)  # fmt: skip
     assert datagram is not None

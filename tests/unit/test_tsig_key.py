@@ -1,4 +1,4 @@
-"""core/tsig_key.py: a BIND key file (tsig-keygen, ddns-confgen -q) -> one TSIG key, or a clear error."""
+"""core/trust/tsig_key.py: a BIND key file (tsig-keygen, ddns-confgen -q) -> one TSIG key, or a clear error."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import tsig_key
-from ltsp_mesh.core.tsig_key import TsigKey
+from ltsp_mesh.core.trust import tsig_key
+from ltsp_mesh.core.trust.tsig_key import TsigKey
 from ltsp_mesh.errors import ConfigError
 
 from .strategies import PROPERTY

@@ -1,4 +1,4 @@
-"""core/txt.py: ServerRecord <-> TXT properties <-> TXT RDATA, the DNS-SD contract of DESIGN.md."""
+"""core/codec/txt.py: ServerRecord <-> TXT properties <-> TXT RDATA, the DNS-SD contract of DESIGN.md."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import txt
+from ltsp_mesh.core.codec import txt
 from ltsp_mesh.core.record import ServerRecord, ServerState
 from ltsp_mesh.errors import DecodeError
 

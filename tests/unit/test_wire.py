@@ -1,4 +1,4 @@
-"""core/wire.py: the UDP 377 msgpack request/reply codecs and the no-amplification rule."""
+"""core/codec/load_query.py: the UDP 377 msgpack request/reply codecs and the no-amplification rule."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltsp_mesh.core import wire
+from ltsp_mesh.core.codec import load_query
 from ltsp_mesh.core.record import ServerRecord
 from ltsp_mesh.errors import DecodeError
 
@@ -32,7 +32,7 @@ from .strategies import (
 
 NONCE = bytes(range(16))
 RECORD = SAMPLE_RECORD
-REPLY = wire.Reply(record=RECORD, nonce=NONCE, timestamp=1_700_000_000.25)
+REPLY = load_query.Reply(record=RECORD, nonce=NONCE, timestamp=1_700_000_000.25)
 REPLY_FIELDS: dict[str, Any] = {
     "v": 1,
     "n": NONCE,
@@ -64,25 +64,25 @@ def request_with(**changes: Any) -> bytes:
     return packed({**REQUEST_FIELDS, **changes})
 
 
-def stats(nonce: bytes = NONCE) -> wire.Request:
-    return wire.Request(op=wire.Op.STATS, nonce=nonce)
+def stats(nonce: bytes = NONCE) -> load_query.Request:
+    return load_query.Request(op=load_query.Op.STATS, nonce=nonce)
 
 
 # --- Request and Reply values ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", [0, wire.NONCE_MIN_BYTES - 1, wire.NONCE_MAX_BYTES + 1])
+@pytest.mark.parametrize("size", [0, load_query.NONCE_MIN_BYTES - 1, load_query.NONCE_MAX_BYTES + 1])
 def test_request_rejects_a_nonce_of_the_wrong_size(size: int) -> None:
     with pytest.raises(ValueError, match="nonce"):
-        wire.Request(op=wire.Op.STATS, nonce=bytes(size))
+        load_query.Request(op=load_query.Op.STATS, nonce=bytes(size))
 
 
 def test_request_rejects_a_client_id_over_64_characters() -> None:
     with pytest.raises(ValueError, match="client"):
-        wire.Request(op=wire.Op.STATS, nonce=NONCE, client="c" * 65)
+        load_query.Request(op=load_query.Op.STATS, nonce=NONCE, client="c" * 65)
 
 
-@pytest.mark.parametrize("size", [0, wire.NONCE_MIN_BYTES - 1, wire.NONCE_MAX_BYTES + 1])
+@pytest.mark.parametrize("size", [0, load_query.NONCE_MIN_BYTES - 1, load_query.NONCE_MAX_BYTES + 1])
 def test_reply_rejects_a_nonce_of_the_wrong_size(size: int) -> None:
     with pytest.raises(ValueError, match="nonce"):
         dataclasses.replace(REPLY, nonce=bytes(size))
@@ -99,17 +99,17 @@ def test_reply_rejects_a_timestamp_that_is_not_a_time(timestamp: float) -> None:
 
 @given(requests(client=st.text(TEXT_ALPHABET, max_size=64)))
 @PROPERTY
-def test_encode_request_pads_to_the_request_size(request: wire.Request) -> None:
-    assert len(wire.encode_request(request)) == wire.REQUEST_SIZE_BYTES
+def test_encode_request_pads_to_the_request_size(request: load_query.Request) -> None:
+    assert len(load_query.encode_request(request)) == load_query.REQUEST_SIZE_BYTES
 
 
 @given(requests(), st.integers(0, 2000))
 @PROPERTY
 def test_encode_request_never_exceeds_the_pad_size_unless_the_request_itself_does(
-    request: wire.Request, pad_to: int
+    request: load_query.Request, pad_to: int
 ) -> None:
-    unpadded = len(wire.encode_request(request, pad_to=0))
-    padded = len(wire.encode_request(request, pad_to=pad_to))
+    unpadded = len(load_query.encode_request(request, pad_to=0))
+    padded = len(load_query.encode_request(request, pad_to=pad_to))
     if pad_to <= unpadded:
         assert padded == unpadded
     else:
@@ -118,23 +118,23 @@ def test_encode_request_never_exceeds_the_pad_size_unless_the_request_itself_doe
 
 
 def test_encode_request_leaves_a_request_larger_than_the_pad_size_as_it_is() -> None:
-    assert wire.encode_request(stats(), pad_to=10) == packed(REQUEST_FIELDS)
+    assert load_query.encode_request(stats(), pad_to=10) == packed(REQUEST_FIELDS)
 
 
 @given(requests())
 @PROPERTY
-def test_decode_request_inverts_encode_request(request: wire.Request) -> None:
-    assert wire.decode_request(wire.encode_request(request)) == request
+def test_decode_request_inverts_encode_request(request: load_query.Request) -> None:
+    assert load_query.decode_request(load_query.encode_request(request)) == request
 
 
 @given(requests())
 @PROPERTY
-def test_decode_request_reads_an_unpadded_request(request: wire.Request) -> None:
-    assert wire.decode_request(wire.encode_request(request, pad_to=0)) == request
+def test_decode_request_reads_an_unpadded_request(request: load_query.Request) -> None:
+    assert load_query.decode_request(load_query.encode_request(request, pad_to=0)) == request
 
 
 def test_decode_request_ignores_unknown_fields() -> None:
-    assert wire.decode_request(request_with(future=[1, 2, 3])) == stats()
+    assert load_query.decode_request(request_with(future=[1, 2, 3])) == stats()
 
 
 @pytest.mark.parametrize(
@@ -156,43 +156,43 @@ def test_decode_request_ignores_unknown_fields() -> None:
         (packed(None), "not a map"),
         (b"", "msgpack"),
         (request_with() + b"\x00", "msgpack"),  # trailing data after the map
-        (bytes(wire.MAX_DATAGRAM_BYTES + 1), "over"),
+        (bytes(load_query.MAX_DATAGRAM_BYTES + 1), "over"),
     ],
 )
 def test_decode_request_rejects_a_malformed_datagram(datagram: bytes, complaint: str) -> None:
     with pytest.raises(DecodeError, match=complaint):
-        wire.decode_request(datagram)
+        load_query.decode_request(datagram)
 
 
 # --- replies -----------------------------------------------------------------------------------
 
 
 def test_encode_reply_writes_the_documented_fields() -> None:
-    assert msgpack.unpackb(wire.encode_reply(REPLY)) == REPLY_FIELDS
+    assert msgpack.unpackb(load_query.encode_reply(REPLY)) == REPLY_FIELDS
 
 
 def test_encode_reply_leaves_out_hk_when_there_is_no_host_key() -> None:
     reply = dataclasses.replace(REPLY, record=dataclasses.replace(RECORD, host_key_fp=""))
-    assert "hk" not in msgpack.unpackb(wire.encode_reply(reply))
+    assert "hk" not in msgpack.unpackb(load_query.encode_reply(reply))
 
 
 def test_decode_reply_reads_the_documented_fields() -> None:
-    assert wire.decode_reply(packed(REPLY_FIELDS)) == REPLY
+    assert load_query.decode_reply(packed(REPLY_FIELDS)) == REPLY
 
 
 def test_decode_reply_reads_whole_numbers_for_load_and_timestamp() -> None:
-    reply = wire.decode_reply(reply_with(load=1, ts=1_700_000_000))
+    reply = load_query.decode_reply(reply_with(load=1, ts=1_700_000_000))
     assert (reply.record.load_per_cpu, reply.timestamp) == (1.0, 1_700_000_000.0)
 
 
 def test_decode_reply_ignores_unknown_fields() -> None:
-    assert wire.decode_reply(reply_with(future={"a": 1})) == REPLY
+    assert load_query.decode_reply(reply_with(future={"a": 1})) == REPLY
 
 
 @given(replies())
 @PROPERTY
-def test_decode_reply_inverts_encode_reply(reply: wire.Reply) -> None:
-    assert wire.decode_reply(wire.encode_reply(reply)) == reply
+def test_decode_reply_inverts_encode_reply(reply: load_query.Reply) -> None:
+    assert load_query.decode_reply(load_query.encode_reply(reply)) == reply
 
 
 @pytest.mark.parametrize(
@@ -200,7 +200,7 @@ def test_decode_reply_inverts_encode_reply(reply: wire.Reply) -> None:
 )
 def test_decode_reply_rejects_a_missing_field(key: str) -> None:
     with pytest.raises(DecodeError):
-        wire.decode_reply(reply_without(key))
+        load_query.decode_reply(reply_without(key))
 
 
 @pytest.mark.parametrize(
@@ -237,7 +237,7 @@ def test_decode_reply_rejects_a_missing_field(key: str) -> None:
 )
 def test_decode_reply_rejects_a_field_of_the_wrong_type_or_range(changes: dict[str, Any]) -> None:
     with pytest.raises(DecodeError):
-        wire.decode_reply(reply_with(**changes))
+        load_query.decode_reply(reply_with(**changes))
 
 
 # --- decoding hostile datagrams: DecodeError and nothing else ----------------------------------
@@ -263,25 +263,25 @@ HOSTILE_DATAGRAMS = [
 @pytest.mark.parametrize("datagram", HOSTILE_DATAGRAMS)
 def test_decode_request_rejects_hostile_msgpack(datagram: str) -> None:
     with pytest.raises(DecodeError):
-        wire.decode_request(bytes.fromhex(datagram))
+        load_query.decode_request(bytes.fromhex(datagram))
 
 
 @pytest.mark.parametrize("datagram", HOSTILE_DATAGRAMS)
 def test_decode_reply_rejects_hostile_msgpack(datagram: str) -> None:
     with pytest.raises(DecodeError):
-        wire.decode_reply(bytes.fromhex(datagram))
+        load_query.decode_reply(bytes.fromhex(datagram))
 
 
 def test_decode_rejects_a_map_with_more_entries_than_any_message_has() -> None:
     huge = {f"k{i}": i for i in range(100)}
     with pytest.raises(DecodeError):
-        wire.decode_request(packed({**REQUEST_FIELDS, **huge}))
+        load_query.decode_request(packed({**REQUEST_FIELDS, **huge}))
     with pytest.raises(DecodeError):
-        wire.decode_reply(packed({**REPLY_FIELDS, **huge}))
+        load_query.decode_reply(packed({**REPLY_FIELDS, **huge}))
 
 
 def decodes_or_raises_decode_error(datagram: bytes) -> None:
-    for decode in (wire.decode_request, wire.decode_reply):
+    for decode in (load_query.decode_request, load_query.decode_reply):
         try:
             decode(datagram)
         except DecodeError:
@@ -318,11 +318,11 @@ def test_decode_raises_only_decode_error_on_large_maps(entries: int, value: Any)
     decodes_or_raises_decode_error(packed({**REPLY_FIELDS, **extra}))
 
 
-@given(st.one_of(requests().map(wire.encode_request), replies().map(wire.encode_reply)), st.data())
+@given(st.one_of(requests().map(load_query.encode_request), replies().map(load_query.encode_reply)), st.data())
 @PROPERTY
 def test_decode_rejects_every_truncated_datagram(datagram: bytes, data: st.DataObject) -> None:
     cut = data.draw(st.integers(0, len(datagram) - 1))
-    for decode in (wire.decode_request, wire.decode_reply):
+    for decode in (load_query.decode_request, load_query.decode_reply):
         with pytest.raises(DecodeError):
             decode(datagram[:cut])
 
@@ -330,9 +330,9 @@ def test_decode_rejects_every_truncated_datagram(datagram: bytes, data: st.DataO
 @given(replies(), st.data())
 @PROPERTY
 def test_decode_raises_only_decode_error_on_a_reply_with_flipped_bytes(
-    reply: wire.Reply, data: st.DataObject
+    reply: load_query.Reply, data: st.DataObject
 ) -> None:
-    datagram = bytearray(wire.encode_reply(reply))
+    datagram = bytearray(load_query.encode_reply(reply))
     for _ in range(data.draw(st.integers(1, 4))):
         datagram[data.draw(st.integers(0, len(datagram) - 1))] = data.draw(st.integers(0, 255))
     decodes_or_raises_decode_error(bytes(datagram))
@@ -342,9 +342,9 @@ def test_decode_raises_only_decode_error_on_a_reply_with_flipped_bytes(
 
 
 def test_answer_replies_with_the_record_bound_to_the_request_nonce() -> None:
-    datagram = wire.answer(wire.encode_request(stats()), RECORD, now=1_700_000_000.25)
+    datagram = load_query.answer(load_query.encode_request(stats()), RECORD, now=1_700_000_000.25)
     assert datagram is not None
-    assert wire.decode_reply(datagram) == REPLY
+    assert load_query.decode_reply(datagram) == REPLY
 
 
 @given(records(), nonces(), clock_readings())
@@ -352,18 +352,18 @@ def test_answer_replies_with_the_record_bound_to_the_request_nonce() -> None:
 def test_answer_round_trips_from_client_request_to_client_reply(
     record: ServerRecord, nonce: bytes, now: float
 ) -> None:
-    datagram = wire.answer(wire.encode_request(stats(nonce)), record, now)
+    datagram = load_query.answer(load_query.encode_request(stats(nonce)), record, now)
     assert datagram is not None
-    assert wire.decode_reply(datagram) == wire.Reply(record=record, nonce=nonce, timestamp=now)
+    assert load_query.decode_reply(datagram) == load_query.Reply(record=record, nonce=nonce, timestamp=now)
 
 
 @given(st.one_of(records(), extreme_records()), requests(), clock_readings())
 @PROPERTY
 def test_answer_is_never_larger_than_a_padded_request(
-    record: ServerRecord, request: wire.Request, now: float
+    record: ServerRecord, request: load_query.Request, now: float
 ) -> None:
-    datagram = wire.encode_request(dataclasses.replace(request, op=wire.Op.STATS))
-    reply = wire.answer(datagram, record, now)
+    datagram = load_query.encode_request(dataclasses.replace(request, op=load_query.Op.STATS))
+    reply = load_query.answer(datagram, record, now)
     assert reply is not None
     assert len(reply) <= len(datagram)
 
@@ -371,7 +371,7 @@ def test_answer_is_never_larger_than_a_padded_request(
 @given(records(), nonces(), clock_readings())
 @PROPERTY
 def test_answer_stays_silent_to_an_unpadded_request(record: ServerRecord, nonce: bytes, now: float) -> None:
-    assert wire.answer(wire.encode_request(stats(nonce), pad_to=0), record, now) is None
+    assert load_query.answer(load_query.encode_request(stats(nonce), pad_to=0), record, now) is None
 
 
 @pytest.mark.parametrize(
@@ -379,14 +379,14 @@ def test_answer_stays_silent_to_an_unpadded_request(record: ServerRecord, nonce:
 )
 def test_answer_raises_decode_error_for_a_malformed_request(datagram: bytes) -> None:
     with pytest.raises(DecodeError):
-        wire.answer(datagram, RECORD, now=0.0)
+        load_query.answer(datagram, RECORD, now=0.0)
 
 
 @given(st.binary(max_size=1500), clock_readings())
 @PROPERTY
 def test_answer_raises_only_decode_error_on_arbitrary_bytes(datagram: bytes, now: float) -> None:
     try:
-        reply = wire.answer(datagram, RECORD, now)
+        reply = load_query.answer(datagram, RECORD, now)
     except DecodeError:
         return
     assert reply is None or len(reply) <= len(datagram)
@@ -397,7 +397,7 @@ def test_answer_raises_only_decode_error_on_arbitrary_bytes(datagram: bytes, now
 def test_answer_raises_only_decode_error_on_arbitrary_msgpack(obj: Any, now: float) -> None:
     datagram = packed(obj)
     try:
-        reply = wire.answer(datagram, RECORD, now)
+        reply = load_query.answer(datagram, RECORD, now)
     except DecodeError:
         return
     assert reply is None or len(reply) <= len(datagram)

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ltsp_mesh.core import rank, services
+from ltsp_mesh.core import rank
 from ltsp_mesh.core.broker.request import API_VERSION, BrokerRequest, Form, hashing_mac
 from ltsp_mesh.core.broker.view import MeshView
-from ltsp_mesh.core.rank.status import status_of
-from ltsp_mesh.core.services import Answered
+from ltsp_mesh.core.discovery import services
+from ltsp_mesh.core.discovery.services import Answered
+from ltsp_mesh.core.status import status_of
 
 TEXT_TYPE: Final = "text/plain; charset=utf-8"
 JSON_TYPE: Final = "application/json"

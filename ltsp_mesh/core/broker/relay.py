@@ -26,11 +26,12 @@ from typing import Any, Final
 import msgpack
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from ltsp_mesh.core import signed_reply, signing, trust, wire
-from ltsp_mesh.core.known_hosts import KnownHosts
-from ltsp_mesh.core.pending import ClaimOutcome, PendingLedger
+from ltsp_mesh.core.codec import load_query
 from ltsp_mesh.core.ratelimit import RateLimiter
-from ltsp_mesh.core.ssh_cert import MAX_CERT_BYTES
+from ltsp_mesh.core.server.pending import ClaimOutcome, PendingLedger
+from ltsp_mesh.core.trust import signed_reply, signing, verdicts
+from ltsp_mesh.core.trust.known_hosts import KnownHosts
+from ltsp_mesh.core.trust.ssh_cert import MAX_CERT_BYTES
 from ltsp_mesh.errors import DecodeError
 
 CLAIM_NAMESPACE: Final = "ltsp-mesh-claim-v1"
@@ -43,13 +44,13 @@ CERT_FIELD: Final = "rcert"
 class RelayedClaim:
     """A claim for `request.client`, with what vouches for the broker that sent it."""
 
-    request: wire.Request
+    request: load_query.Request
     timestamp: float
     signature: bytes
     certificate: bytes = b""
 
     def __post_init__(self) -> None:
-        if self.request.op is not wire.Op.CLAIM or not self.request.client:
+        if self.request.op is not load_query.Op.CLAIM or not self.request.client:
             raise ValueError("a relayed claim is a claim that names its client")
         if not math.isfinite(self.timestamp) or self.timestamp < 0:
             raise ValueError(f"timestamp {self.timestamp} is not a time")
@@ -59,9 +60,9 @@ class RelayedClaim:
             raise ValueError(f"certificate of {len(self.certificate)} bytes is over {MAX_CERT_BYTES}")
 
 
-def claim_message(request: wire.Request, timestamp: float) -> bytes:
+def claim_message(request: load_query.Request, timestamp: float) -> bytes:
     """The canonical bytes a relayed claim's signature covers."""
-    values = [wire.WIRE_VERSION, request.op.value, request.nonce, request.client, float(timestamp)]
+    values = [load_query.WIRE_VERSION, request.op.value, request.nonce, request.client, float(timestamp)]
     return bytes(msgpack.packb(values, use_bin_type=True))
 
 
@@ -70,13 +71,13 @@ def encode(
 ) -> bytes:
     """The datagram claiming for `client`, signed by `key` when there is one, padded so that
     the signed reply (with a certificate, when the server has one) fits under it."""
-    request = wire.Request(wire.Op.CLAIM, nonce, client=client)
+    request = load_query.Request(load_query.Op.CLAIM, nonce, client=client)
     fields: dict[str, Any] = {"op": request.op.value, "n": nonce, "c": client, TS_FIELD: float(now)}
     if key is not None:
         fields[SIG_FIELD] = signing.sign(key, CLAIM_NAMESPACE, claim_message(request, now))
         if certificate:
             fields[CERT_FIELD] = certificate
-    size = signed_reply.CERT_REQUEST_SIZE_BYTES if certificate else wire.REQUEST_SIZE_BYTES
+    size = signed_reply.CERT_REQUEST_SIZE_BYTES if certificate else load_query.REQUEST_SIZE_BYTES
     body = bytes(msgpack.packb(fields, use_bin_type=True))
     room = size - len(body) - 2  # the key "p" is a 2-byte fixstr
     pad_len = room - 2 if room - 2 < 256 else room - 3  # a bin header is 2 bytes up to 255, then 3
@@ -85,12 +86,12 @@ def encode(
     return bytes(msgpack.packb(fields, use_bin_type=True))
 
 
-def decode(data: bytes, request: wire.Request) -> RelayedClaim | None:
+def decode(data: bytes, request: load_query.Request) -> RelayedClaim | None:
     """The relayed claim in `data` (already decoded as `request`); None when it relays nothing
     (a client's own claim); DecodeError when its relay fields are malformed."""
-    if request.op is not wire.Op.CLAIM or not request.client:
+    if request.op is not load_query.Op.CLAIM or not request.client:
         return None
-    obj = wire.unpack_map(data, "relayed claim")
+    obj = load_query.unpack_map(data, "relayed claim")
     timestamp, signature, certificate = obj.get(TS_FIELD, 0.0), obj.get(SIG_FIELD, b""), obj.get(CERT_FIELD, b"")
     if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)):
         raise DecodeError(f"relayed claim field {TS_FIELD!r} is not a number")
@@ -102,11 +103,11 @@ def decode(data: bytes, request: wire.Request) -> RelayedClaim | None:
         raise DecodeError(f"relayed claim is out of range: {exc}") from exc
 
 
-def check(claim: RelayedClaim, *, broker: str, known_hosts: KnownHosts, now: float) -> trust.Verdict:
+def check(claim: RelayedClaim, *, broker: str, known_hosts: KnownHosts, now: float) -> verdicts.Verdict:
     """Whether the broker at address `broker` signed `claim` as a mesh member."""
-    signed = trust.Signed("relayed claim", CLAIM_NAMESPACE, claim_message(claim.request, claim.timestamp),
+    signed = verdicts.Signed("relayed claim", CLAIM_NAMESPACE, claim_message(claim.request, claim.timestamp),
                           claim.signature, claim.timestamp, claim.certificate)  # fmt: skip
-    return trust.check_signed(signed, peer=trust.Peer(broker), known_hosts=known_hosts, now=now)
+    return verdicts.check_signed(signed, peer=verdicts.Peer(broker), known_hosts=known_hosts, now=now)
 
 
 # A broker relays its clients' claims: a storm of 1000 logins through one broker to 30 servers
@@ -160,7 +161,7 @@ class ClaimState:
 
 
 def admit(
-    request: wire.Request,
+    request: load_query.Request,
     relayed: RelayedClaim | None,
     *,
     source: str,

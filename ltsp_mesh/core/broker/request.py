@@ -16,8 +16,8 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Final
 
-from ltsp_mesh.core import client_settings
-from ltsp_mesh.core.client_settings import ClientSettings
+from ltsp_mesh.core.config import client_settings
+from ltsp_mesh.core.config.client_settings import ClientSettings
 from ltsp_mesh.errors import ConfigError, DecodeError
 
 API_VERSION: Final = 1

@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from ltsp_mesh.core.discovery.services import Answered
 from ltsp_mesh.core.monotonic import Monotonic
-from ltsp_mesh.core.services import Answered
 
 # A claim's reply comes back within one round trip on a LAN (about a millisecond); a claim that
 # has no reply after a second was lost, and by then a refresh has shown the server's own count.

@@ -6,10 +6,10 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from ltsp_mesh.core.client_settings import Algorithm, ClientSettings
+from ltsp_mesh.core.config.client_settings import Algorithm, ClientSettings
+from ltsp_mesh.core.discovery.services import Answered
 from ltsp_mesh.core.rank import chooser, filtered, least_loaded, mac_hash, random_pick
 from ltsp_mesh.core.rank.common import RankFunction
-from ltsp_mesh.core.services import Answered
 
 ALGORITHMS: Final[Mapping[Algorithm, RankFunction]] = {
     Algorithm.RANDOM: random_pick.rank,

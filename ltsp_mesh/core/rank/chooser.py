@@ -16,10 +16,10 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ltsp_mesh.core.client_settings import ClientSettings
+from ltsp_mesh.core.config.client_settings import ClientSettings
+from ltsp_mesh.core.discovery.services import Answered, Discovered
 from ltsp_mesh.core.rank import least_loaded
-from ltsp_mesh.core.rank.status import RANK, Status, busy_reasons, status_of
-from ltsp_mesh.core.services import Answered, Discovered
+from ltsp_mesh.core.status import RANK, Status, busy_reasons, status_of
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from ltsp_mesh.core.client_settings import ClientSettings
+from ltsp_mesh.core.config.client_settings import ClientSettings
+from ltsp_mesh.core.discovery.services import Answered
 from ltsp_mesh.core.record import ServerState
-from ltsp_mesh.core.services import Answered
 
 
 class RankFunction(Protocol):

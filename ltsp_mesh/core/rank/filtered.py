@@ -11,9 +11,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from ltsp_mesh.core.client_settings import ClientSettings
+from ltsp_mesh.core.config.client_settings import ClientSettings
+from ltsp_mesh.core.discovery.services import Answered
 from ltsp_mesh.core.rank.common import is_avoided_for_swapping, is_slow, taking_logins
-from ltsp_mesh.core.services import Answered
 
 
 def passes(answer: Answered, settings: ClientSettings) -> bool:

@@ -46,10 +46,10 @@ import random
 from collections.abc import Sequence
 from typing import Final
 
-from ltsp_mesh.core.client_settings import ClientSettings
+from ltsp_mesh.core.config.client_settings import ClientSettings
+from ltsp_mesh.core.discovery.services import Answered
 from ltsp_mesh.core.rank.common import is_avoided_for_swapping, is_slow, taking_logins
 from ltsp_mesh.core.record import ServerRecord
-from ltsp_mesh.core.services import Answered
 
 # Two, not more: each more choice sharpens the pick towards the emptiest server, which balances
 # better when every client sees the others' claims and herds when many decide on one snapshot.

@@ -19,10 +19,10 @@ import math
 import random
 from collections.abc import Sequence
 
-from ltsp_mesh.core.client_settings import ClientSettings
-from ltsp_mesh.core.names import normalize_mac
+from ltsp_mesh.core.config.client_settings import ClientSettings
+from ltsp_mesh.core.discovery.names import normalize_mac
+from ltsp_mesh.core.discovery.services import Answered
 from ltsp_mesh.core.rank.common import taking_logins
-from ltsp_mesh.core.services import Answered
 
 # A float carries 53 bits exactly; more would round u up to 1.0 and ln u to 0.
 _BITS = 53

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from ltsp_mesh.core.client_settings import ClientSettings
+from ltsp_mesh.core.config.client_settings import ClientSettings
+from ltsp_mesh.core.discovery.services import Answered
 from ltsp_mesh.core.rank.common import taking_logins
-from ltsp_mesh.core.services import Answered
 
 
 def rank(

@@ -35,8 +35,8 @@ from typing import Final
 from ltsp_mesh.core.broker.answer import listed
 from ltsp_mesh.core.broker.request import BrokerRequest, Form
 from ltsp_mesh.core.broker.view import PICK_HOLD_S, MeshView
-from ltsp_mesh.core.client_settings import Algorithm, ClientSettings
-from ltsp_mesh.core.services import Answered
+from ltsp_mesh.core.config.client_settings import Algorithm, ClientSettings
+from ltsp_mesh.core.discovery.services import Answered
 from ltsp_mesh.core.sim.servers import SimServer
 
 # Broker modes by contender name: how many brokers the site's clients are split over.

@@ -34,9 +34,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from ltsp_mesh.core.client_settings import Algorithm, ClientSettings
+from ltsp_mesh.core.config.client_settings import Algorithm, ClientSettings
+from ltsp_mesh.core.discovery.services import Answered
 from ltsp_mesh.core.rank import rank
-from ltsp_mesh.core.services import Answered
 from ltsp_mesh.core.sim.anchors import ANCHORS, Anchor, Source
 from ltsp_mesh.core.sim.broker import BROKER_MODES, ORACLE, Oracle, SimBroker
 from ltsp_mesh.core.sim.scenarios import Range, Scenario

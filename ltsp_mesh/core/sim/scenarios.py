@@ -15,13 +15,14 @@ The four named scenarios (`SCENARIOS`):
 """
 
 from __future__ import annotations
-from ltsp_mesh.core.pending import DEFAULT_CLAIM_TTL_S
 
 import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
+
+from ltsp_mesh.core.server.pending import DEFAULT_CLAIM_TTL_S
 
 # A desktop session of the LTSP era (GNOME or XFCE, a browser, an office suite) takes about
 # 400 MiB; a server's own services about 1 GiB. Each active user keeps about a quarter of a CPU

@@ -21,9 +21,9 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
-from ltsp_mesh.core.pending import PendingLedger
+from ltsp_mesh.core.discovery.services import Answered, Discovered
 from ltsp_mesh.core.record import MAX_LOAD_PER_CPU, ServerRecord, ServerState
-from ltsp_mesh.core.services import Answered, Discovered
+from ltsp_mesh.core.server.pending import PendingLedger
 from ltsp_mesh.core.sim.scenarios import BASE_MIB, BASE_RUNNABLE, RUNNABLE_PER_SESSION, ServerSpec
 
 TICK_S: Final = 5.0

@@ -31,13 +31,15 @@ from typing import Final
 from zeroconf import IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from ltsp_mesh.core import dnssd_zone, services, signed_reply, txt
 from ltsp_mesh.core.broker import relay
 from ltsp_mesh.core.broker.answer import Listed
 from ltsp_mesh.core.broker.view import PICK_HOLD_S, MeshView
-from ltsp_mesh.core.names import SERVICE_TYPE
-from ltsp_mesh.core.services import Answered, Discovered
-from ltsp_mesh.core.trust_policy import TrustPolicy
+from ltsp_mesh.core.client.trust_policy import TrustPolicy
+from ltsp_mesh.core.codec import txt
+from ltsp_mesh.core.discovery import dnssd_zone, services
+from ltsp_mesh.core.discovery.names import SERVICE_TYPE
+from ltsp_mesh.core.discovery.services import Answered, Discovered
+from ltsp_mesh.core.trust import signed_reply
 from ltsp_mesh.errors import DecodeError
 from ltsp_mesh.shell import query
 from ltsp_mesh.shell.keys import HostKey
@@ -200,7 +202,7 @@ class LiveView:
 
     async def _browse_zone(self) -> None:
         # dnspython is imported only by daemons that have a zone (a sixth of the daemon's memory).
-        from ltsp_mesh.shell import dnssd_browse
+        from ltsp_mesh.shell.client import dnssd_browse
 
         try:
             found = await dnssd_browse.discovered(self.dns_sd_domain, self._loop.time() + 2.0,

@@ -1,0 +1,1 @@
+"""Bytes <-> values: every format ltsp-mesh reads or writes, each in its own module."""

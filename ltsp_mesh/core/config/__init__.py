@@ -1,0 +1,1 @@
+"""Settings: lts.conf, mesh.conf and the client's LDM_LB_* values, read and checked."""

@@ -1,0 +1,1 @@
+"""The application server's own decisions: its figures, its pending logins, when to publish."""

@@ -1,0 +1,1 @@
+"""Network-namespace labs, the demo's scenes and the benchmarks: tools for tests, never shipped."""

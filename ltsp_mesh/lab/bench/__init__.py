@@ -1,0 +1,1 @@
+"""`ltsp-mesh bench` suites: measured figures beside their targets."""

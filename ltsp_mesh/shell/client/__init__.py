@@ -1,0 +1,1 @@
+"""The Python client: discover, query, decide, cache, and the greeter's feed."""

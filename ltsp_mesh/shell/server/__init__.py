@@ -1,0 +1,1 @@
+"""`ltsp-mesh serve`: the daemon, its responders, its announcements and its control socket."""
