@@ -11,8 +11,21 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ltsp_mesh"
 # The core takes values and time in and gives values out: none of these belong in it.
-FORBIDDEN_IN_CORE = {"socket", "asyncio", "time", "psutil", "zeroconf", "logging", "subprocess", "os",
-                     "ltsp_mesh.shell", "ltsp_mesh.cli", "ltsp_mesh.lab", "random", "datetime"}  # fmt: skip
+FORBIDDEN_IN_CORE = {
+    "socket",
+    "asyncio",
+    "time",
+    "psutil",
+    "zeroconf",
+    "logging",
+    "subprocess",
+    "os",
+    "ltsp_mesh.shell",
+    "ltsp_mesh.cli",
+    "ltsp_mesh.lab",
+    "random",
+    "datetime",
+}
 ALLOWED_IN_CORE = {"random"}  # the type random.Random, passed in; never the module's global state
 
 
@@ -98,10 +111,11 @@ def _cycle(edges: dict[str, set[str]]) -> list[str]:
 @pytest.mark.parametrize("path", sorted((PACKAGE / "core").rglob("*.py")), ids=lambda p: p.name)
 def test_core_module_imports_no_io(path: Path) -> None:
     bad = {
-        name for name in _imports(path)
+        name
+        for name in _imports(path)
         for forbidden in FORBIDDEN_IN_CORE - ALLOWED_IN_CORE
         if name == forbidden or name.startswith(forbidden + ".")
-    }  # fmt: skip
+    }
     assert bad == set(), f"{path.name} imports {sorted(bad)}"
 
 
@@ -109,7 +123,11 @@ def test_core_uses_random_only_as_a_passed_in_source() -> None:
     for path in (PACKAGE / "core").rglob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "random":
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "random"
+            ):
                 assert node.attr == "Random", f"{path.name} calls random.{node.attr}: pass a random.Random in"
 
 
@@ -124,8 +142,12 @@ def test_every_module_imports_alone_in_a_fresh_interpreter() -> None:
 
 
 def test_package_passes_mypy_strict() -> None:
-    proc = subprocess.run([sys.executable, "-m", "mypy", "--no-error-summary"], capture_output=True, text=True,
-                          cwd=PACKAGE.parent)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-error-summary"],
+        capture_output=True,
+        text=True,
+        cwd=PACKAGE.parent,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -156,7 +178,9 @@ def test_a_module_imports_no_later_role(path: Path) -> None:
     assert bad == set(), f"{module} imports {sorted(bad)}"
 
 
-@pytest.mark.parametrize("path", sorted((PACKAGE / "shell").rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+@pytest.mark.parametrize(
+    "path", sorted((PACKAGE / "shell").rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
+)
 def test_shell_rooms_import_no_later_room(path: Path) -> None:
     module = _module_name(path)
     room = next((r for r in SHELL_ORDER if module == r or module.startswith(r + ".")), None)

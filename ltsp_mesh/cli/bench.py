@@ -11,8 +11,14 @@ from ltsp_mesh.cli.render import Result, table
 
 NAME = "bench"
 # Each suite and its module in ltsp_mesh.lab.bench.
-SUITE_MODULES = {"core": "core_suite", "hook": "hook", "broker": "broker", "trust": "trust", "storm": "storm",
-                 "unicast": "unicast"}  # fmt: skip
+SUITE_MODULES = {
+    "core": "core_suite",
+    "hook": "hook",
+    "broker": "broker",
+    "trust": "trust",
+    "storm": "storm",
+    "unicast": "unicast",
+}
 SUITES = tuple(SUITE_MODULES)
 
 
@@ -41,13 +47,31 @@ def run(args: argparse.Namespace) -> Result:
     # module the command line imports at start-up; and the Debian package has no lab.
     suite = import_lab(f"bench.{SUITE_MODULES[args.suite]}", NAME)
     figures = suite.run(quick=args.quick)
-    rows = [[f.name, f"{f.value:.2f} {f.unit}", f"{f.comparison} {f.target:g} {f.unit}", "ok" if f.met else "MISSED",
-             f.detail] for f in figures]  # fmt: skip
+    rows = [
+        [
+            f.name,
+            f"{f.value:.2f} {f.unit}",
+            f"{f.comparison} {f.target:g} {f.unit}",
+            "ok" if f.met else "MISSED",
+            f.detail,
+        ]
+        for f in figures
+    ]
     met = all(f.met for f in figures)
     return Result(
         command=NAME,
-        data=[{"name": f.name, "value": f.value, "unit": f.unit, "target": f.target, "comparison": f.comparison,
-               "met": f.met, "detail": f.detail} for f in figures],  # fmt: skip
+        data=[
+            {
+                "name": f.name,
+                "value": f.value,
+                "unit": f.unit,
+                "target": f.target,
+                "comparison": f.comparison,
+                "met": f.met,
+                "detail": f.detail,
+            }
+            for f in figures
+        ],
         text=table(("FIGURE", "MEASURED", "TARGET", "", "DETAIL"), rows),
         exit_code=OK if met else FAILED,
     )

@@ -27,8 +27,13 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         "updated (new TXT figures) or removed (a goodbye, or the record expired). Runs until "
         "interrupted or for --duration seconds.",
     )
-    parser.add_argument("--interface", action="append", default=[], metavar="NAME",
-                        help="browse on this interface only (repeat for more); default: all multicast-capable ones")  # fmt: skip
+    parser.add_argument(
+        "--interface",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="browse on this interface only (repeat for more); default: all multicast-capable ones",
+    )
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
     parser.add_argument("--json", action="store_true", help="print one JSON object per line")
     parser.set_defaults(func=run)
@@ -51,6 +56,7 @@ def run(args: argparse.Namespace) -> Result:
     # Imported here, not at the top: `hosts` runs at every login screen and pays for every
     # module the command line imports at start-up.
     from ltsp_mesh.shell.client.watch import watch
+
     if args.duration is not None and not 0 < args.duration <= 7 * 86400:
         raise ConfigError(f"--duration={args.duration} is outside 0..604800 seconds")
     interfaces = netif.select(args.interface)

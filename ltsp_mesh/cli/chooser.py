@@ -16,8 +16,19 @@ from ltsp_mesh.cli.render import Result
 from ltsp_mesh.errors import ConfigError, DecodeError, MeshError
 
 NAME = "chooser"
-_KEYS = {b"\x1b[A": "up", b"\x1bOA": "up", b"\x1b[B": "down", b"\x1bOB": "down", b"\r": "enter", b"\n": "enter",
-         b"q": "quit", b"Q": "quit", b"\x1b": "quit", b"k": "up", b"j": "down"}  # fmt: skip
+_KEYS = {
+    b"\x1b[A": "up",
+    b"\x1bOA": "up",
+    b"\x1b[B": "down",
+    b"\x1bOB": "down",
+    b"\r": "enter",
+    b"\n": "enter",
+    b"q": "quit",
+    b"Q": "quit",
+    b"\x1b": "quit",
+    b"k": "up",
+    b"j": "down",
+}
 
 
 def add_parser(subparsers: Any, help_text: str) -> None:
@@ -31,8 +42,13 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         "printed on standard output; the screen is drawn on the terminal. Exits 130 when quit.",
     )
     parser.add_argument("--mqueue", required=True, metavar="NAME", help="the queue `ltsp-mesh feed` fills")
-    parser.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
-                        help="how long to wait for the feed's queue to exist (default 30)")  # fmt: skip
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait for the feed's queue to exist (default 30)",
+    )
     parser.set_defaults(func=run)
 
 

@@ -18,12 +18,25 @@ DEFAULT_BROWSE_MS = host_list.DEFAULT_BROWSE_MS
 
 def add(parser: argparse.ArgumentParser, *, json: bool = True) -> None:
     """Add --interface, --timeout-ms, --browse-ms and (unless told not to) --json."""
-    parser.add_argument("--interface", action="append", default=[], metavar="NAME",
-                        help="look on this interface only (repeat for more); default: all multicast-capable ones")  # fmt: skip
-    parser.add_argument("--timeout-ms", type=int, default=DEFAULT_TIMEOUT_MS,
-                        help=f"the whole deadline, discovery and queries (default {DEFAULT_TIMEOUT_MS})")  # fmt: skip
-    parser.add_argument("--browse-ms", type=int, default=DEFAULT_BROWSE_MS,
-                        help=f"how long to collect mDNS answers (default {DEFAULT_BROWSE_MS})")  # fmt: skip
+    parser.add_argument(
+        "--interface",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="look on this interface only (repeat for more); default: all multicast-capable ones",
+    )
+    parser.add_argument(
+        "--timeout-ms",
+        type=int,
+        default=DEFAULT_TIMEOUT_MS,
+        help=f"the whole deadline, discovery and queries (default {DEFAULT_TIMEOUT_MS})",
+    )
+    parser.add_argument(
+        "--browse-ms",
+        type=int,
+        default=DEFAULT_BROWSE_MS,
+        help=f"how long to collect mDNS answers (default {DEFAULT_BROWSE_MS})",
+    )
     if json:
         parser.add_argument("--json", action="store_true", help="print one JSON document")
 
@@ -39,7 +52,13 @@ def look(args: argparse.Namespace, settings: ClientSettings) -> tuple[Survey, li
     if not interfaces:
         raise ConfigError("no up, multicast-capable IPv4 interface to look on; name one with --interface")
     found = asyncio.run(
-        survey(interfaces, browse_s=args.browse_ms / 1000, timeout_s=args.timeout_ms / 1000, rng=random.Random(),
-               policy=trust_store.policy(settings), dns_sd_domain=settings.dns_sd_domain)  # fmt: skip
+        survey(
+            interfaces,
+            browse_s=args.browse_ms / 1000,
+            timeout_s=args.timeout_ms / 1000,
+            rng=random.Random(),
+            policy=trust_store.policy(settings),
+            dns_sd_domain=settings.dns_sd_domain,
+        )
     )
     return found, interfaces

@@ -25,7 +25,9 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         "hosts; one server killed with SIGKILL is no longer listed. margot and rudolfo replay the "
         "guides docs/margot.md and docs/rudolfo.md step by step.",
     )
-    parser.add_argument("scene", nargs="?", default="core", choices=SCENES, help="what to show (default core)")
+    parser.add_argument(
+        "scene", nargs="?", default="core", choices=SCENES, help="what to show (default core)"
+    )
     parser.set_defaults(func=run)
 
 

@@ -24,8 +24,13 @@ def add_parser(subparsers: Any, help_text: str) -> None:
     )
     parser.add_argument("action", choices=("on", "off", "status"))
     parser.add_argument("--reason", default="", help="why, shown by status (e.g. 'kernel update')")
-    parser.add_argument("--control-socket", type=Path, default=Path(control.DEFAULT_SOCKET), metavar="PATH",
-                        help="the daemon's control socket (default %(default)s)")  # fmt: skip
+    parser.add_argument(
+        "--control-socket",
+        type=Path,
+        default=Path(control.DEFAULT_SOCKET),
+        metavar="PATH",
+        help="the daemon's control socket (default %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(func=run)
 
@@ -35,12 +40,16 @@ def run(args: argparse.Namespace) -> Result:
     if args.action == "status":
         message = ControlRequest(op=ControlOp.STATUS)
     else:
-        message = ControlRequest(op=ControlOp.DRAIN, drain=DrainState(draining=args.action == "on", reason=args.reason))
+        message = ControlRequest(
+            op=ControlOp.DRAIN, drain=DrainState(draining=args.action == "on", reason=args.reason)
+        )
     reply = control.request(args.control_socket, message)
     drain = reply["drain"]
     name = str(reply["service"]).split("._ltsp._tcp", 1)[0]
     if drain["draining"]:
-        text = f"{name}: draining{': ' + drain['reason'] if drain['reason'] else ''} (new logins go elsewhere)"
+        text = (
+            f"{name}: draining{': ' + drain['reason'] if drain['reason'] else ''} (new logins go elsewhere)"
+        )
     else:
         text = f"{name}: taking logins"
     return Result(command=NAME, data=reply, text=text)

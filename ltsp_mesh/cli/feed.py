@@ -28,7 +28,9 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         "is removed when the feed stops (SIGTERM, SIGINT).",
     )
     parser.add_argument("--mqueue", required=True, metavar="NAME", help="the queue's name, e.g. ltsp-mesh")
-    parser.add_argument("--interval", type=float, default=5.0, metavar="SECONDS", help="refresh period (default 5)")
+    parser.add_argument(
+        "--interval", type=float, default=5.0, metavar="SECONDS", help="refresh period (default 5)"
+    )
     parser.add_argument("--count", type=int, metavar="N", help="stop after N refreshes")
     client_options.add(parser, json=False)
     parser.set_defaults(func=run)

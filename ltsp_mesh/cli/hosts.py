@@ -31,23 +31,44 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         "With --hook (what the get_hosts hook runs): claim the first server, remember the list, "
         "print the last good list or LDM_LB_FALLBACK / $SERVER when none answers, and exit 0.",
     )
-    parser.add_argument("--interface", action="append", default=[], metavar="NAME",
-                        help="look on this interface only (repeat for more); default: all multicast-capable ones")  # fmt: skip
+    parser.add_argument(
+        "--interface",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="look on this interface only (repeat for more); default: all multicast-capable ones",
+    )
     parser.add_argument("--timeout-ms", type=int, help="the whole deadline (default: LDM_LB_TIMEOUT_MS, 400)")
-    parser.add_argument("--browse-ms", type=int, default=host_list.DEFAULT_BROWSE_MS,
-                        help="how long to collect mDNS answers (default %(default)s)")  # fmt: skip
+    parser.add_argument(
+        "--browse-ms",
+        type=int,
+        default=host_list.DEFAULT_BROWSE_MS,
+        help="how long to collect mDNS answers (default %(default)s)",
+    )
     parser.add_argument("--algorithm", choices=[a.value for a in Algorithm], help="override LDM_LB_ALGORITHM")
-    parser.add_argument("--lts-conf", type=Path, metavar="FILE",
-                        help="read LDM_LB_* from this lts.conf for this client (the environment still wins)")  # fmt: skip
+    parser.add_argument(
+        "--lts-conf",
+        type=Path,
+        metavar="FILE",
+        help="read LDM_LB_* from this lts.conf for this client (the environment still wins)",
+    )
     parser.add_argument("--first", action="store_true", help="print only the best server (XDMCP setups)")
     parser.add_argument("--hook", action="store_true", help="behave as LDM's get_hosts hook (see above)")
-    parser.add_argument("--cache-dir", metavar="DIR", help="where --hook keeps the last good list (default /run/ltsp-mesh)")
+    parser.add_argument(
+        "--cache-dir", metavar="DIR", help="where --hook keeps the last good list (default /run/ltsp-mesh)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(func=run)
 
 
-def _server_json(discovered: Discovered, address: str, *, measured: bool, response_ms: float | None = None,
-                 record: Any = None) -> dict[str, Any]:  # fmt: skip
+def _server_json(
+    discovered: Discovered,
+    address: str,
+    *,
+    measured: bool,
+    response_ms: float | None = None,
+    record: Any = None,
+) -> dict[str, Any]:
     return {
         "address": address,
         "instance": discovered.label,
@@ -67,13 +88,20 @@ def run(args: argparse.Namespace) -> Result:
     if not 1 <= args.browse_ms <= 60_000:
         raise ConfigError(f"--browse-ms={args.browse_ms} is outside 1..60000")
     options = host_list.Options(
-        interfaces=tuple(args.interface), timeout_ms=args.timeout_ms, browse_ms=args.browse_ms,
-        lts_conf=args.lts_conf, algorithm=args.algorithm, first_only=args.first, hook=args.hook,
+        interfaces=tuple(args.interface),
+        timeout_ms=args.timeout_ms,
+        browse_ms=args.browse_ms,
+        lts_conf=args.lts_conf,
+        algorithm=args.algorithm,
+        first_only=args.first,
+        hook=args.hook,
         cache_dir=args.cache_dir,
-    )  # fmt: skip
+    )
     decision = asyncio.run(host_list.decide(options, os.environ, random.Random()))
     servers = [
-        _server_json(a.discovered, a.address, measured=True, response_ms=a.response_ms, record=jsonable(a.record))
+        _server_json(
+            a.discovered, a.address, measured=True, response_ms=a.response_ms, record=jsonable(a.record)
+        )
         for a in decision.ranked
     ] + [_server_json(u.discovered, u.address, measured=False) for u in decision.unmeasured]
     data = {

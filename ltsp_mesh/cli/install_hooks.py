@@ -24,7 +24,9 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         "and how to add it. In a Debian or Ubuntu image, `ltsp-chroot apt-get install ltsp-mesh-hook` "
         "installs the same hook.",
     )
-    parser.add_argument("--chroot", type=Path, required=True, metavar="DIR", help="the image's root directory")
+    parser.add_argument(
+        "--chroot", type=Path, required=True, metavar="DIR", help="the image's root directory"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(func=run)
 
@@ -43,5 +45,7 @@ def run(args: argparse.Namespace) -> Result:
     warnings = hook_install.image_problems(args.chroot)
     if any(item.action != "unchanged" for item in done):
         lines.append(hook_install.rebuild_hint(args.chroot))
-    data = [{"path": str(i.path), "action": i.action, "backup": str(i.backup) if i.backup else None} for i in done]
+    data = [
+        {"path": str(i.path), "action": i.action, "backup": str(i.backup) if i.backup else None} for i in done
+    ]
     return Result(command=NAME, data=data, text="\n".join(lines), warnings=warnings)

@@ -38,14 +38,31 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         "already listed is refused, loudly, and nothing is written (exit 1).",
     )
     parser.add_argument("--accept-new", action="store_true", help="write keys seen for the first time")
-    parser.add_argument("--output", type=Path, default=Path(DEFAULT_OUTPUT), metavar="FILE",
-                        help="the file to add keys to (default %(default)s)")  # fmt: skip
-    parser.add_argument("--ca-file", type=Path, default=Path(DEFAULT_CA_FILE), metavar="FILE",
-                        help="known_hosts whose @cert-authority lines vouch for new keys (default %(default)s)")  # fmt: skip
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path(DEFAULT_OUTPUT),
+        metavar="FILE",
+        help="the file to add keys to (default %(default)s)",
+    )
+    parser.add_argument(
+        "--ca-file",
+        type=Path,
+        default=Path(DEFAULT_CA_FILE),
+        metavar="FILE",
+        help="known_hosts whose @cert-authority lines vouch for new keys (default %(default)s)",
+    )
     parser.add_argument("--no-update-images", action="store_true", help="do not run ltsp-update-sshkeys")
-    parser.add_argument("--interface", action="append", default=[], metavar="NAME",
-                        help="look on this interface only (repeat for more); default: all multicast-capable ones")  # fmt: skip
-    parser.add_argument("--timeout-ms", type=int, default=1500, help="discovery and queries (default %(default)s)")
+    parser.add_argument(
+        "--interface",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="look on this interface only (repeat for more); default: all multicast-capable ones",
+    )
+    parser.add_argument(
+        "--timeout-ms", type=int, default=1500, help="discovery and queries (default %(default)s)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(func=run)
 
@@ -65,8 +82,15 @@ def run(args: argparse.Namespace) -> Result:
     interfaces = netif.select(args.interface)
     if not interfaces:
         raise ConfigError("no up, multicast-capable IPv4 interface to look on; name one with --interface")
-    found = asyncio.run(survey(interfaces, browse_s=min(0.5, args.timeout_ms / 2000), timeout_s=args.timeout_ms / 1000,
-                               rng=random.Random(), want_key=True))  # fmt: skip
+    found = asyncio.run(
+        survey(
+            interfaces,
+            browse_s=min(0.5, args.timeout_ms / 2000),
+            timeout_s=args.timeout_ms / 1000,
+            rng=random.Random(),
+            want_key=True,
+        )
+    )
     cas = trust_store.read_known_hosts(str(args.ca_file))
     seen, problems = [], []
     for answer in sorted(found.answered, key=lambda a: a.address):
@@ -80,33 +104,55 @@ def run(args: argparse.Namespace) -> Result:
             problems.append(f"{answer.address}: {exc}")
             continue
         if not key.is_ed25519 or not _signed_by(signed, key) or key.fingerprint != answer.record.host_key_fp:
-            problems.append(f"{answer.address}: its reply is not signed by the key it sent, or not the key it announces")
+            problems.append(
+                f"{answer.address}: its reply is not signed by the key it sent, or not the key it announces"
+            )
             continue
         peer = verdicts.Peer(address=answer.address, ssh_port=answer.discovered.ssh_port)
-        verdict = verdicts.check_reply(signed, nonce=signed.reply.nonce, peer=peer, known_hosts=cas, now=time.time())
+        verdict = verdicts.check_reply(
+            signed, nonce=signed.reply.nonce, peer=peer, known_hosts=cas, now=time.time()
+        )
         names = (answer.discovered.host.rstrip("."), answer.address)
         seen.append(mesh_keys.Seen(names=names, key=key, vouched=verdict.via is verdicts.Via.CERTIFICATE))
     existing_text = _read(args.output)
     decisions = mesh_keys.plan(known_hosts.parse(existing_text), seen)
     rows = [[", ".join(d.seen.names), d.seen.key.fingerprint, d.change.value] for d in decisions]
-    lines = [table(("SERVER", "FINGERPRINT", "KEY"), rows) if rows else "no server sent a host key", *problems]
+    lines = [
+        table(("SERVER", "FINGERPRINT", "KEY"), rows) if rows else "no server sent a host key",
+        *problems,
+    ]
     changed = [d for d in decisions if d.change is Change.CHANGED]
     added = mesh_keys.lines_to_add(decisions, args.accept_new)
-    data: dict[str, Any] = {"file": str(args.output), "servers": [
-        {"names": list(d.seen.names), "fingerprint": d.seen.key.fingerprint, "key": d.change.value} for d in decisions],
-        "problems": problems, "written": added.count("\n")}  # fmt: skip
+    data: dict[str, Any] = {
+        "file": str(args.output),
+        "servers": [
+            {"names": list(d.seen.names), "fingerprint": d.seen.key.fingerprint, "key": d.change.value}
+            for d in decisions
+        ],
+        "problems": problems,
+        "written": added.count("\n"),
+    }
     if changed:
         for d in changed:
-            lines.append(f"WARNING: THE HOST KEY OF {', '.join(d.seen.names)} HAS CHANGED: it now offers "
-                         f"{d.seen.key.fingerprint}, {args.output} lists {', '.join(k.fingerprint for k in d.listed)}. "
-                         "Someone could be impersonating it, or it was reinstalled. Nothing was written; if the "
-                         f"change is expected, delete its line from {args.output} and run this again.")  # fmt: skip
-        return Result(command=NAME, data=data, text="\n".join(lines), exit_code=FAILED,
-                      error=f"{len(changed)} host key(s) changed; nothing written")  # fmt: skip
+            lines.append(
+                f"WARNING: THE HOST KEY OF {', '.join(d.seen.names)} HAS CHANGED: it now offers "
+                f"{d.seen.key.fingerprint}, {args.output} lists {', '.join(k.fingerprint for k in d.listed)}. "
+                "Someone could be impersonating it, or it was reinstalled. Nothing was written; if the "
+                f"change is expected, delete its line from {args.output} and run this again."
+            )
+        return Result(
+            command=NAME,
+            data=data,
+            text="\n".join(lines),
+            exit_code=FAILED,
+            error=f"{len(changed)} host key(s) changed; nothing written",
+        )
     pending = [d for d in decisions if d.change is Change.NEW and not args.accept_new]
     if pending:
-        lines.append(f"{len(pending)} new key(s) not written: compare each fingerprint with `ssh-keygen -lf "
-                     "/etc/ssh/ssh_host_ed25519_key.pub` on that server, then run again with --accept-new.")  # fmt: skip
+        lines.append(
+            f"{len(pending)} new key(s) not written: compare each fingerprint with `ssh-keygen -lf "
+            "/etc/ssh/ssh_host_ed25519_key.pub` on that server, then run again with --accept-new."
+        )
     if added:
         atomic.write(args.output, (existing_text + added).encode())
         lines.append(f"wrote {added.count(chr(10))} key(s) to {args.output}")

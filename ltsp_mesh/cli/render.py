@@ -28,8 +28,6 @@ class Result:
     streamed: bool = False  # the command printed its output as it went; print only an error
 
 
-
-
 def render(result: Result, as_json: bool) -> None:
     """Print `result`: the JSON envelope on stdout, or its text on stdout and errors on stderr."""
     if result.streamed and not result.error:

@@ -1,4 +1,3 @@
-
 """`ltsp-mesh serve`: announce this application server and answer load queries."""
 
 from __future__ import annotations
@@ -28,39 +27,84 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         "document on TCP, and answer thin clients' get_hosts hook as a broker (HTTP). Runs until SIGTERM or SIGINT, then sends goodbyes. Options override "
         f"the config file ({mesh_conf.DEFAULT_PATH}, lts.conf syntax, [default] section).",
     )
-    parser.add_argument("--config", type=Path, help=f"config file (default {mesh_conf.DEFAULT_PATH}, if present)")
-    parser.add_argument("--interface", action="append", default=[], metavar="NAME",
-                        help="announce and answer on this interface only (repeat for more); default: all "
-                        "multicast-capable ones")  # fmt: skip
+    parser.add_argument(
+        "--config", type=Path, help=f"config file (default {mesh_conf.DEFAULT_PATH}, if present)"
+    )
+    parser.add_argument(
+        "--interface",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="announce and answer on this interface only (repeat for more); default: all "
+        "multicast-capable ones",
+    )
     parser.add_argument("--ssh-port", help="the SSH port LDM logs in to, announced in SRV (default 22)")
     parser.add_argument("--query-port", help="UDP and TCP port of the query responders (default 377)")
-    parser.add_argument("--broker-port",
-                        help=f"TCP port of the broker thin clients' get_hosts asks (default {mesh_conf.DEFAULT_BROKER_PORT})")  # fmt: skip
-    parser.add_argument("--known-hosts", action="append", default=[], metavar="FILE",
-                        help="the known hosts servers and relaying brokers are checked against (repeat for more; "
-                        f"default {' '.join(mesh_conf.DEFAULT_KNOWN_HOSTS)})")  # fmt: skip
+    parser.add_argument(
+        "--broker-port",
+        help=f"TCP port of the broker thin clients' get_hosts asks (default {mesh_conf.DEFAULT_BROKER_PORT})",
+    )
+    parser.add_argument(
+        "--known-hosts",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="the known hosts servers and relaying brokers are checked against (repeat for more; "
+        f"default {' '.join(mesh_conf.DEFAULT_KNOWN_HOSTS)})",
+    )
     parser.add_argument("--capacity", help="capacity weight (default: logical CPUs)")
     parser.add_argument("--host-key", help="SSH host key whose fingerprint is announced")
     parser.add_argument("--state-dir", help="where the drain state is kept (default /var/lib/ltsp-mesh)")
-    parser.add_argument("--control-socket", type=Path, default=Path("/run/ltsp-mesh/control.sock"), metavar="PATH",
-                        help="the root-only socket `ltsp-mesh drain` talks to (default %(default)s)")  # fmt: skip
-    parser.add_argument("--load-file", type=Path, metavar="FILE",
-                        help="read load figures from this JSON file instead of the system (demos, tests); "
-                        "see the README for its format")  # fmt: skip
-    parser.add_argument("--sample-interval", type=float, default=2.0, metavar="SECONDS",
-                        help="how often to read the load (default 2)")  # fmt: skip
+    parser.add_argument(
+        "--control-socket",
+        type=Path,
+        default=Path("/run/ltsp-mesh/control.sock"),
+        metavar="PATH",
+        help="the root-only socket `ltsp-mesh drain` talks to (default %(default)s)",
+    )
+    parser.add_argument(
+        "--load-file",
+        type=Path,
+        metavar="FILE",
+        help="read load figures from this JSON file instead of the system (demos, tests); "
+        "see the README for its format",
+    )
+    parser.add_argument(
+        "--sample-interval",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="how often to read the load (default 2)",
+    )
     parser.add_argument("--hostname", help="announce under this host name instead of the system's")
-    parser.add_argument("--claim-ttl", type=float, default=DEFAULT_CLAIM_TTL_S, metavar="SECONDS",
-                        help="how long a client's claim counts as a pending login unless its session appears "
-                        "(default %(default)g)")  # fmt: skip
-    parser.add_argument("--dns-sd-domain", metavar="DOMAIN",
-                        help="also register in this unicast DNS-SD zone (RFC 2136 updates; needs --tsig-key)")  # fmt: skip
-    parser.add_argument("--tsig-key", metavar="FILE", help="the BIND key file (tsig-keygen) that signs the updates")
-    parser.add_argument("--dns-server", metavar="ADDRESS[:PORT]",
-                        help="send the updates here instead of the zone's primary named by its SOA")  # fmt: skip
-    parser.add_argument("--dns-lease", type=int, default=dnssd_lease.DEFAULT_LEASE_S, metavar="SECONDS",
-                        help="how long the DNS records live without a renewal (default %(default)d; renewed at "
-                        "half)")  # fmt: skip
+    parser.add_argument(
+        "--claim-ttl",
+        type=float,
+        default=DEFAULT_CLAIM_TTL_S,
+        metavar="SECONDS",
+        help="how long a client's claim counts as a pending login unless its session appears "
+        "(default %(default)g)",
+    )
+    parser.add_argument(
+        "--dns-sd-domain",
+        metavar="DOMAIN",
+        help="also register in this unicast DNS-SD zone (RFC 2136 updates; needs --tsig-key)",
+    )
+    parser.add_argument(
+        "--tsig-key", metavar="FILE", help="the BIND key file (tsig-keygen) that signs the updates"
+    )
+    parser.add_argument(
+        "--dns-server",
+        metavar="ADDRESS[:PORT]",
+        help="send the updates here instead of the zone's primary named by its SOA",
+    )
+    parser.add_argument(
+        "--dns-lease",
+        type=int,
+        default=dnssd_lease.DEFAULT_LEASE_S,
+        metavar="SECONDS",
+        help="how long the DNS records live without a renewal (default %(default)d; renewed at half)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -99,6 +143,7 @@ def run(args: argparse.Namespace) -> Result:
     # Imported here, not at the top: `hosts` runs at every login screen and pays for every
     # module the command line imports at start-up.
     from ltsp_mesh.shell.server import daemon
+
     if not 1 <= args.claim_ttl <= 86400:
         raise ConfigError(f"--claim-ttl={args.claim_ttl} is outside 1..86400 seconds")
     if not 0.1 <= args.sample_interval <= 3600:
@@ -111,8 +156,14 @@ def run(args: argparse.Namespace) -> Result:
         raise ConfigError(f"--dns-lease={args.dns_lease} is outside {low}..{high} seconds")
     dns_server = dns_site.server_address(args.dns_server, "--dns-server") if args.dns_server else None
     settings = _settings(args)
-    options = daemon.Options(load_file=args.load_file, sample_interval_s=args.sample_interval, hostname=args.hostname,
-                             control_path=args.control_socket, claim_ttl_s=args.claim_ttl, dns_server=dns_server,
-                             dns_lease_s=args.dns_lease)  # fmt: skip
+    options = daemon.Options(
+        load_file=args.load_file,
+        sample_interval_s=args.sample_interval,
+        hostname=args.hostname,
+        control_path=args.control_socket,
+        claim_ttl_s=args.claim_ttl,
+        dns_server=dns_server,
+        dns_lease_s=args.dns_lease,
+    )
     counters = asyncio.run(daemon.run(settings, options))
     return Result(command=NAME, data=dict(counters))

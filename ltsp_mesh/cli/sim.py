@@ -24,8 +24,22 @@ PLAN = "plan"
 # the two in step.
 SCENARIO_NAMES: Final = ("rudolfo", "margot", "add-server", "crash")
 MAX_RUNS: Final = 1000
-CSV_FIELDS: Final = ("scenario", "seed", "contender", "kind", "peak_over_fair", "end_over_fair", "peak_fill",
-                     "peak_fair", "moved_share", "moved", "compared", "needless_moves", "dead_logins", "logins")  # fmt: skip
+CSV_FIELDS: Final = (
+    "scenario",
+    "seed",
+    "contender",
+    "kind",
+    "peak_over_fair",
+    "end_over_fair",
+    "peak_fill",
+    "peak_fair",
+    "moved_share",
+    "moved",
+    "compared",
+    "needless_moves",
+    "dead_logins",
+    "logins",
+)
 
 
 DESCRIPTION: Final = """\
@@ -74,22 +88,40 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("what", nargs="*", type=_what, metavar="SCENARIO",
-                        help=f"scenarios to run ({', '.join(SCENARIO_NAMES)}), or `plan`")  # fmt: skip
+    parser.add_argument(
+        "what",
+        nargs="*",
+        type=_what,
+        metavar="SCENARIO",
+        help=f"scenarios to run ({', '.join(SCENARIO_NAMES)}), or `plan`",
+    )
     parser.add_argument("--seed", type=int, default=1, help="the seed of the (first) run (default 1)")
-    parser.add_argument("--runs", type=int, default=1, metavar="N",
-                        help="run N seeds from --seed on; figures are means over them (default 1)")  # fmt: skip
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N seeds from --seed on; figures are means over them (default 1)",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON document")
     output.add_argument(
         "--csv", action="store_true", help="print CSV, one line per scenario, algorithm and seed"
     )
     storm = parser.add_argument_group("scenario options")
-    storm.add_argument("--plot", metavar="FILE.png", type=Path,
-                       help="draw each server's sessions per capacity over time, one panel per algorithm "
-                       "(needs matplotlib: pip install 'ltsp-mesh[plot]')")  # fmt: skip
-    storm.add_argument("--claim-ttl", type=float, metavar="S",
-                       help=f"the servers' pending-claim lifetime in seconds (default: the servers' own, {DEFAULT_CLAIM_TTL_S:g})")  # fmt: skip
+    storm.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        type=Path,
+        help="draw each server's sessions per capacity over time, one panel per algorithm "
+        "(needs matplotlib: pip install 'ltsp-mesh[plot]')",
+    )
+    storm.add_argument(
+        "--claim-ttl",
+        type=float,
+        metavar="S",
+        help=f"the servers' pending-claim lifetime in seconds (default: the servers' own, {DEFAULT_CLAIM_TTL_S:g})",
+    )
     storm.add_argument(
         "--only",
         nargs="+",
@@ -112,14 +144,32 @@ def add_parser(subparsers: Any, help_text: str) -> None:
     )
     planning = parser.add_argument_group("plan options")
     planning.add_argument("--clients", type=int, metavar="N", help="thin clients booting in the storm")
-    planning.add_argument("--server-capacity", type=int, nargs="+", metavar="C",
-                          help="capacity of each server (CPUs by default), several used in turn")  # fmt: skip
-    planning.add_argument("--max-fill", type=float, metavar="F",
-                          help="no server may go above F sessions per capacity unit (e.g. 2.5)")  # fmt: skip
-    planning.add_argument("--algorithm", default="least-loaded", metavar="NAME",
-                          help="the algorithm or anchor the clients use (default least-loaded)")  # fmt: skip
-    planning.add_argument("--boot-window", type=float, default=120.0, metavar="S",
-                          help="the clients boot within S seconds (default 120)")  # fmt: skip
+    planning.add_argument(
+        "--server-capacity",
+        type=int,
+        nargs="+",
+        metavar="C",
+        help="capacity of each server (CPUs by default), several used in turn",
+    )
+    planning.add_argument(
+        "--max-fill",
+        type=float,
+        metavar="F",
+        help="no server may go above F sessions per capacity unit (e.g. 2.5)",
+    )
+    planning.add_argument(
+        "--algorithm",
+        default="least-loaded",
+        metavar="NAME",
+        help="the algorithm or anchor the clients use (default least-loaded)",
+    )
+    planning.add_argument(
+        "--boot-window",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="the clients boot within S seconds (default 120)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -133,10 +183,18 @@ def _check(args: argparse.Namespace, planning: bool) -> None:
         raise ConfigError(f"--seed={args.seed} is negative: give a seed of 0 or more")
     if not 1 <= args.runs <= MAX_RUNS:
         raise ConfigError(f"--runs={args.runs} is outside 1..{MAX_RUNS}")
-    plan_only = {"--clients": args.clients, "--server-capacity": args.server_capacity,
-                 "--max-fill": args.max_fill}  # fmt: skip
-    scenario_only = {"--plot": args.plot, "--claim-ttl": args.claim_ttl, "--claim-delay": args.claim_delay,
-                     "--txt-staleness": args.txt_staleness, "--only": args.only}  # fmt: skip
+    plan_only = {
+        "--clients": args.clients,
+        "--server-capacity": args.server_capacity,
+        "--max-fill": args.max_fill,
+    }
+    scenario_only = {
+        "--plot": args.plot,
+        "--claim-ttl": args.claim_ttl,
+        "--claim-delay": args.claim_delay,
+        "--txt-staleness": args.txt_staleness,
+        "--only": args.only,
+    }
     if planning:
         _check_plan(args, plan_only, scenario_only)
         return
@@ -159,8 +217,10 @@ def _check_plan(args: argparse.Namespace, plan_only: dict[str, Any], scenario_on
         raise ConfigError(f"{', '.join(given)} belong to scenarios, not to `sim plan`")
     missing = [name for name, value in plan_only.items() if value is None]
     if missing:
-        raise ConfigError(f"sim plan needs {', '.join(missing)} (e.g. --clients 1400 --server-capacity 16 32 "
-                          "--max-fill 2.5)")  # fmt: skip
+        raise ConfigError(
+            f"sim plan needs {', '.join(missing)} (e.g. --clients 1400 --server-capacity 16 32 "
+            "--max-fill 2.5)"
+        )
     if not 1 <= args.clients <= 100_000:
         raise ConfigError(f"--clients={args.clients} is outside 1..100000")
     if any(not 1 <= c <= 4096 for c in args.server_capacity):
@@ -195,16 +255,22 @@ def _table(report: Report) -> str:
 
     many = len(report.seeds) > 1
     versus = report.row(ORACLE) is not None
-    headers = ["ALGORITHM", "KIND", "PEAK/FAIR"] + (["WORST"] if many else []) + ["END/FAIR", "MOVED",
-                                                                                 "DEAD LOGINS"]  # fmt: skip
+    headers = (
+        ["ALGORITHM", "KIND", "PEAK/FAIR"]
+        + (["WORST"] if many else [])
+        + ["END/FAIR", "MOVED", "DEAD LOGINS"]
+    )
     headers += ["VS ORACLE"] if versus else []
     rows = []
     for row in report.rows:
         kind = row.kind + (" (default)" if row.contender == "least-loaded" else "")
         cells = [row.contender, kind, _fmt(row.mean(lambda m: m.peak_over_fair))]
         cells += [_fmt(row.worst(lambda m: m.peak_over_fair))] if many else []
-        cells += [_fmt(row.mean(lambda m: m.end_over_fair)), _moved(row),
-                  _fmt(row.mean(lambda m: float(m.dead_logins)), ".0f" if not many else ".1f")]  # fmt: skip
+        cells += [
+            _fmt(row.mean(lambda m: m.end_over_fair)),
+            _moved(row),
+            _fmt(row.mean(lambda m: float(m.dead_logins)), ".0f" if not many else ".1f"),
+        ]
         cells += [_fmt(over_oracle(report, row.contender), "+.1%")] if versus else []
         rows.append(cells)
     seeds = f"seed {report.seeds[0]}" if not many else f"seeds {report.seeds[0]}-{report.seeds[-1]}, means"
@@ -225,10 +291,24 @@ def _csv(reports: list[Report]) -> str:
     for report in reports:
         for row in report.rows:
             for seed, m in zip(report.seeds, row.runs, strict=True):
-                writer.writerow([report.scenario.name, seed, row.contender, row.kind, f"{m.peak_over_fair:.4f}",
-                                 f"{m.end_over_fair:.4f}", f"{m.peak_fill:.4f}", f"{m.peak_fair:.4f}",
-                                 "" if m.moved_share is None else f"{m.moved_share:.4f}", m.moved, m.compared,
-                                 m.needless_moves, m.dead_logins, m.logins])  # fmt: skip
+                writer.writerow(
+                    [
+                        report.scenario.name,
+                        seed,
+                        row.contender,
+                        row.kind,
+                        f"{m.peak_over_fair:.4f}",
+                        f"{m.end_over_fair:.4f}",
+                        f"{m.peak_fill:.4f}",
+                        f"{m.peak_fair:.4f}",
+                        "" if m.moved_share is None else f"{m.moved_share:.4f}",
+                        m.moved,
+                        m.compared,
+                        m.needless_moves,
+                        m.dead_logins,
+                        m.logins,
+                    ]
+                )
     return out.getvalue()
 
 
@@ -236,12 +316,16 @@ def _row_json(report: Report, row: Row) -> dict[str, Any]:
     from ltsp_mesh.core.sim import over_oracle
 
     runs = [jsonable(m) for m in row.runs]
-    return {"contender": row.contender, "kind": row.kind,
-            "peak_over_fair": row.mean(lambda m: m.peak_over_fair),
-            "peak_over_oracle": over_oracle(report, row.contender),
-            "end_over_fair": row.mean(lambda m: m.end_over_fair),
-            "moved_share": row.mean(lambda m: m.moved_share),
-            "dead_logins": row.mean(lambda m: float(m.dead_logins)), "runs": runs}  # fmt: skip
+    return {
+        "contender": row.contender,
+        "kind": row.kind,
+        "peak_over_fair": row.mean(lambda m: m.peak_over_fair),
+        "peak_over_oracle": over_oracle(report, row.contender),
+        "end_over_fair": row.mean(lambda m: m.end_over_fair),
+        "moved_share": row.mean(lambda m: m.moved_share),
+        "dead_logins": row.mean(lambda m: float(m.dead_logins)),
+        "runs": runs,
+    }
 
 
 def _scenario_json(report: Report) -> dict[str, Any]:
@@ -342,15 +426,30 @@ def _draw(reports: list[Report], path: Path) -> None:
         for ax, row, run in zip(cells, report.rows, report.first_runs, strict=False):
             data, metrics = series(run), row.runs[0]
             for spec, fills in zip(scenario.servers, data.fills, strict=True):
-                ax.plot(data.hours, [math.nan if f is None else f for f in fills], lw=0.7, alpha=0.8,
-                        color=colour[spec.weight])  # fmt: skip
+                ax.plot(
+                    data.hours,
+                    [math.nan if f is None else f for f in fills],
+                    lw=0.7,
+                    alpha=0.8,
+                    color=colour[spec.weight],
+                )
             ax.plot(data.hours, data.fair, "k--", lw=1.2)
             ax.set_ylim(0, top)
-            ax.set_title(f"{row.contender}{' (default)' if row.contender == 'least-loaded' else ''}\n"
-                         f"peak {metrics.peak_over_fair:.2f}x fair, end {metrics.end_over_fair:.2f}x", fontsize=9)  # fmt: skip
+            ax.set_title(
+                f"{row.contender}{' (default)' if row.contender == 'least-loaded' else ''}\n"
+                f"peak {metrics.peak_over_fair:.2f}x fair, end {metrics.end_over_fair:.2f}x",
+                fontsize=9,
+            )
             if metrics.peak_fill > top:
-                ax.text(0.5, 0.9, f"off scale: peaks at {metrics.peak_fill:.1f}", transform=ax.transAxes,
-                        ha="center", fontsize=8, color="crimson")  # fmt: skip
+                ax.text(
+                    0.5,
+                    0.9,
+                    f"off scale: peaks at {metrics.peak_fill:.1f}",
+                    transform=ax.transAxes,
+                    ha="center",
+                    fontsize=8,
+                    color="crimson",
+                )
             ax.xaxis.set_major_locator(MaxNLocator(4))
             ax.xaxis.set_major_formatter(FuncFormatter(lambda h, _, sc=scenario: sc.clock(h * 3600)))
             ax.tick_params(labelsize=7)
@@ -375,17 +474,23 @@ def _draw(reports: list[Report], path: Path) -> None:
 # --- plan -------------------------------------------------------------------------------------
 def _plan_text(result: Plan) -> str:
     caps = ", ".join(str(c) for c in result.capacities)
-    head = (f"{result.clients} clients booting together, servers of capacity {caps}"
-            f"{' in turn' if len(result.capacities) > 1 else ''}, no server above {result.max_fill:g} sessions "
-            f"per capacity unit ({result.contender}, {len(result.seeds)} run(s) each):")  # fmt: skip
-    rows = [[s.servers, s.capacity, f"{s.fair_fill:.2f}", f"{s.peak_fill:.2f}", "ok" if s.ok else "over"]
-            for s in result.steps]  # fmt: skip
+    head = (
+        f"{result.clients} clients booting together, servers of capacity {caps}"
+        f"{' in turn' if len(result.capacities) > 1 else ''}, no server above {result.max_fill:g} sessions "
+        f"per capacity unit ({result.contender}, {len(result.seeds)} run(s) each):"
+    )
+    rows = [
+        [s.servers, s.capacity, f"{s.fair_fill:.2f}", f"{s.peak_fill:.2f}", "ok" if s.ok else "over"]
+        for s in result.steps
+    ]
     body = table(("SERVERS", "CAPACITY", "FAIR FILL", "PEAK FILL", ""), rows)
     if result.answer is None:
         return f"{head}\n{body}"
     capacity = result.steps[-1].capacity
-    tail = (f"answer: {result.answer} servers (capacity {capacity}); a perfect spread would need "
-            f"{result.lower_bound}")  # fmt: skip
+    tail = (
+        f"answer: {result.answer} servers (capacity {capacity}); a perfect spread would need "
+        f"{result.lower_bound}"
+    )
     return f"{head}\n{body}\n{tail}"
 
 
@@ -394,8 +499,14 @@ def _plan(args: argparse.Namespace, seeds: tuple[int, ...]) -> Result:
 
     if args.algorithm not in CONTENDERS:
         raise ConfigError(f"--algorithm={args.algorithm!r} is not one of {', '.join(CONTENDERS)}")
-    result = plan(args.clients, args.server_capacity, args.max_fill, contender=args.algorithm, seeds=seeds,
-                  boot_window_s=args.boot_window)  # fmt: skip
+    result = plan(
+        args.clients,
+        args.server_capacity,
+        args.max_fill,
+        contender=args.algorithm,
+        seeds=seeds,
+        boot_window_s=args.boot_window,
+    )
     data = jsonable(result)
     if args.csv:
         out = io.StringIO()
@@ -408,7 +519,9 @@ def _plan(args: argparse.Namespace, seeds: tuple[int, ...]) -> Result:
         text = _plan_text(result)
     if result.answer is None:
         last = result.steps[-1].servers
-        error = (f"no site of {result.lower_bound} to {last} servers keeps every server at or under "
-                 f"{result.max_fill:g} with {result.contender}")  # fmt: skip
+        error = (
+            f"no site of {result.lower_bound} to {last} servers keeps every server at or under "
+            f"{result.max_fill:g} with {result.contender}"
+        )
         return Result(command=NAME, data=data, text=text, error=error, exit_code=FAILED)
     return Result(command=NAME, data=data, text=text, exit_code=OK)

@@ -19,7 +19,20 @@ from ltsp_mesh.core.view.mesh import ServerView
 from ltsp_mesh.errors import ConfigError
 
 NAME = "status"
-HEADERS = ("", "SERVER", "ADDRESS", "STATUS", "SES", "PEND", "CAP", "FILL", "LOAD/CPU", "MEM%", "SWAP", "RTT ms")
+HEADERS = (
+    "",
+    "SERVER",
+    "ADDRESS",
+    "STATUS",
+    "SES",
+    "PEND",
+    "CAP",
+    "FILL",
+    "LOAD/CPU",
+    "MEM%",
+    "SWAP",
+    "RTT ms",
+)
 UNHEALTHY = {"Down", "Swapped", "Untrusted"}
 
 
@@ -36,8 +49,12 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         "Swapped or Untrusted, 3 when no server answered: usable as a monitoring check.",
     )
     client_options.add(parser)
-    parser.add_argument("--watch", action="store_true", help="redraw every --interval seconds until interrupted")
-    parser.add_argument("--interval", type=float, default=5.0, metavar="SECONDS", help="--watch period (default 5)")
+    parser.add_argument(
+        "--watch", action="store_true", help="redraw every --interval seconds until interrupted"
+    )
+    parser.add_argument(
+        "--interval", type=float, default=5.0, metavar="SECONDS", help="--watch period (default 5)"
+    )
     parser.add_argument("--count", type=int, metavar="N", help="with --watch: stop after N refreshes")
     parser.set_defaults(func=run)
 
@@ -48,12 +65,26 @@ def _row(view: ServerView) -> list[object]:
     r = view.record
     if r is None:
         return [mark, view.name, view.address, view.status, *["-"] * 7, rtt]
-    return [mark, view.name, view.address, view.status, r.sessions, r.pending, r.capacity, f"{r.fill:.2f}",
-            f"{r.load_per_cpu:.2f}", r.mem_percent, "yes" if r.swapping else "no", rtt]  # fmt: skip
+    return [
+        mark,
+        view.name,
+        view.address,
+        view.status,
+        r.sessions,
+        r.pending,
+        r.capacity,
+        f"{r.fill:.2f}",
+        f"{r.load_per_cpu:.2f}",
+        r.mem_percent,
+        "yes" if r.swapping else "no",
+        rtt,
+    ]
 
 
 def _exit_code(views: list[ServerView]) -> ExitCode:
-    if not any(v.response_ms is not None for v in views) and not any(v.status == mesh_view.UNMEASURED for v in views):
+    if not any(v.response_ms is not None for v in views) and not any(
+        v.status == mesh_view.UNMEASURED for v in views
+    ):
         return NOTHING_FOUND
     return DEGRADED if any(v.status in UNHEALTHY for v in views) else OK
 
@@ -62,13 +93,21 @@ def snapshot(args: argparse.Namespace) -> tuple[list[ServerView], dict[str, Any]
     """One look at the mesh: the rows, and the JSON message for them."""
     settings = client_settings.build(os.environ)
     found, interfaces = client_options.look(args, settings)
-    accounted = {a.discovered.instance for a in found.answered} | {u.discovered.instance for u in found.unmeasured}
+    accounted = {a.discovered.instance for a in found.answered} | {
+        u.discovered.instance for u in found.unmeasured
+    }
     accounted |= {u.discovered.instance for u in found.untrusted}
     silent = [d for d in found.discovered if d.instance not in accounted]
     mac = interfaces[0].mac or "00:00:00:00:00:00"
-    views = mesh_view.build(found.answered, silent, [(u.discovered, u.address) for u in found.unmeasured],
-                            [(u.discovered, u.address, u.reason) for u in found.untrusted],
-                            settings=settings, mac=mac, rng=random.Random())  # fmt: skip
+    views = mesh_view.build(
+        found.answered,
+        silent,
+        [(u.discovered, u.address) for u in found.unmeasured],
+        [(u.discovered, u.address, u.reason) for u in found.untrusted],
+        settings=settings,
+        mac=mac,
+        rng=random.Random(),
+    )
     message = mesh_view.to_message(views, time.time())
     message["elapsed_ms"] = found.elapsed_ms
     return views, message
@@ -101,7 +140,9 @@ def run(args: argparse.Namespace) -> Result:
                 # Home and clear: works in any ANSI terminal, over ssh too; piped output just
                 # gets one table after another.
                 header = f"ltsp-mesh status  {time.strftime('%H:%M:%S')}  every {args.interval:g} s  (Ctrl-C to stop)"
-                sys.stdout.write(("\x1b[H\x1b[2J" if redraw else "\n") + header + "\n\n" + _text(views) + "\n")
+                sys.stdout.write(
+                    ("\x1b[H\x1b[2J" if redraw else "\n") + header + "\n\n" + _text(views) + "\n"
+                )
             sys.stdout.flush()
             refreshes += 1
             if args.count is not None and refreshes >= args.count:

@@ -33,8 +33,11 @@ class RateLimiter:
         global_per_s: float = DEFAULT_GLOBAL_PER_S,
         max_sources: int = DEFAULT_MAX_SOURCES,
     ) -> None:
-        for name, value in (("per_source_per_s", per_source_per_s), ("per_source_burst", per_source_burst),
-                            ("global_per_s", global_per_s)):  # fmt: skip
+        for name, value in (
+            ("per_source_per_s", per_source_per_s),
+            ("per_source_burst", per_source_burst),
+            ("global_per_s", global_per_s),
+        ):
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name}={value} must be a positive number")
         if max_sources < 1:

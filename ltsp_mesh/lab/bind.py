@@ -63,15 +63,23 @@ class Bind:
         self.dir = lab.workdir / f"bind-{host}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.key_path = self.dir / f"{key_name}.key"
-        made = subprocess.run(["tsig-keygen", "-a", "hmac-sha256", key_name], capture_output=True, text=True,
-                              timeout=30, check=False)  # fmt: skip
+        made = subprocess.run(
+            ["tsig-keygen", "-a", "hmac-sha256", key_name],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         if made.returncode != 0:
             raise LabError(f"tsig-keygen failed: {made.stderr.strip()}")
         self.key_path.write_text(made.stdout)
         (self.dir / f"{zone}.db").write_text(ZONE_FILE.format(zone=zone, address=self.address))
         conf = self.dir / "named.conf"
-        conf.write_text(NAMED_CONF.format(dir=self.dir, address=self.address, key=self.key_path, zone=zone,
-                                          key_name=key_name))  # fmt: skip
+        conf.write_text(
+            NAMED_CONF.format(
+                dir=self.dir, address=self.address, key=self.key_path, zone=zone, key_name=key_name
+            )
+        )
         script = f"mount -t tmpfs none /run && exec named -g -4 -n 1 -c {shlex.quote(str(conf))}"
         argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
         self.process: LabProcess = lab.spawn(host, argv, log_name=f"named-{host}")
@@ -79,8 +87,9 @@ class Bind:
 
     def dig(self, host: str, name: str, rdtype: str) -> list[str]:
         """The answer records' data for `name` `rdtype`, asked of this server from `host`."""
-        proc = self.lab.run(host, ["dig", "+short", "+norecurse", "+time=2", "+tries=1", f"@{self.address}", name,
-                                   rdtype])  # fmt: skip
+        proc = self.lab.run(
+            host, ["dig", "+short", "+norecurse", "+time=2", "+tries=1", f"@{self.address}", name, rdtype]
+        )
         return proc.stdout.splitlines()
 
     def nsupdate(self, host: str, commands: str, *, signed: bool) -> subprocess.CompletedProcess[str]:
@@ -88,7 +97,12 @@ class Bind:
         script = f"server {self.address}\nzone {self.zone}\n{commands.strip()}\nsend\n"
         argv = ["nsupdate", "-t", "3", *(["-k", str(self.key_path)] if signed else [])]
         return subprocess.run(
-            self.lab.exec_argv(host, argv), input=script, capture_output=True, text=True, timeout=30, check=False
+            self.lab.exec_argv(host, argv),
+            input=script,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
 
     def log_text(self) -> str:

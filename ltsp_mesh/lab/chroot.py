@@ -120,11 +120,14 @@ class _Mounts:
         problems = []
         while self.done:
             target = self.done.pop()
-            proc = subprocess.run(["umount", str(target)], capture_output=True, text=True, timeout=30, check=False)
+            proc = subprocess.run(
+                ["umount", str(target)], capture_output=True, text=True, timeout=30, check=False
+            )
             if proc.returncode != 0:
                 # Busy (a process still in the root): detach it now, it goes when they do.
-                lazy = subprocess.run(["umount", "-l", str(target)], capture_output=True, text=True, timeout=30,
-                                      check=False)  # fmt: skip
+                lazy = subprocess.run(
+                    ["umount", "-l", str(target)], capture_output=True, text=True, timeout=30, check=False
+                )
                 if lazy.returncode != 0:
                     problems.append(f"{target}: {proc.stderr.strip()} / {lazy.stderr.strip()}")
         return problems
@@ -172,8 +175,9 @@ def build_busybox_root(root: Path, hook: bytes) -> ClientRoot:
     """A root with Debian's busybox-static alone: /bin/busybox and a link for each applet."""
     _skeleton(root, hook)
     _install_binary(root, "busybox", "/bin/busybox")
-    listed = subprocess.run([str(root / "bin" / "busybox"), "--list-full"], capture_output=True, text=True,
-                            timeout=30, check=True)  # fmt: skip
+    listed = subprocess.run(
+        [str(root / "bin" / "busybox"), "--list-full"], capture_output=True, text=True, timeout=30, check=True
+    )
     for applet in listed.stdout.split():
         link = root / applet
         if applet == "bin/busybox" or link.exists() or link.is_symlink():
@@ -256,8 +260,14 @@ class HookRun:
     wall_s: float
 
 
-def run_hook(lab: Lab, host: str, root: ClientRoot, env: Mapping[str, str], timeout_s: float = 10.0,
-             path: str = HOOK_IN_ROOT) -> HookRun:  # fmt: skip
+def run_hook(
+    lab: Lab,
+    host: str,
+    root: ClientRoot,
+    env: Mapping[str, str],
+    timeout_s: float = 10.0,
+    path: str = HOOK_IN_ROOT,
+) -> HookRun:
     """Run the root's hook (at `path` inside it) as LDM does: chrooted, on `host`, with `env`.
 
     `env` is the hook's whole environment (PATH defaults to LDM's): nothing of this process's
@@ -266,8 +276,15 @@ def run_hook(lab: Lab, host: str, root: ClientRoot, env: Mapping[str, str], time
     argv = lab.exec_argv(host, [shutil.which("chroot") or "chroot", str(root.path), path])
     started = time.perf_counter()
     try:
-        proc = subprocess.run(argv, env={"PATH": LDM_PATH, **env}, capture_output=True, text=True,
-                              timeout=timeout_s, stdin=subprocess.DEVNULL, check=False)  # fmt: skip
+        proc = subprocess.run(
+            argv,
+            env={"PATH": LDM_PATH, **env},
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
     except subprocess.TimeoutExpired as exc:
         raise LabError(f"the hook in {root.path} ran past {timeout_s} s") from exc
     return HookRun(proc.stdout, proc.stderr, proc.returncode, time.perf_counter() - started)

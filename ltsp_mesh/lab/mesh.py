@@ -57,15 +57,28 @@ def start_server(
     """Start `ltsp-mesh serve` on `host` with `load` in its load file; does not wait for it."""
     set_load(lab, host, load)
     key = ensure_host_key(lab, host)
-    argv = mesh_argv("-vv" if os.environ.get("LTSP_MESH_LAB_DEBUG") else "-v", "serve",
-                     "--interface", "eth0", "--load-file", str(load_path(lab, host)),
-                     "--sample-interval", str(sample_interval_s),
-                     "--state-dir", str(state_dir(lab, host)),
-                     "--control-socket", str(control_path(lab, host)),
-                     "--host-key", str(key),
-                     # The lab's own known hosts, never the machine's /etc/ssh/ssh_known_hosts.
-                     "--known-hosts", str(known_hosts_path(lab)),
-                     "--config", str(_empty_config(lab)), *args)  # fmt: skip
+    argv = mesh_argv(
+        "-vv" if os.environ.get("LTSP_MESH_LAB_DEBUG") else "-v",
+        "serve",
+        "--interface",
+        "eth0",
+        "--load-file",
+        str(load_path(lab, host)),
+        "--sample-interval",
+        str(sample_interval_s),
+        "--state-dir",
+        str(state_dir(lab, host)),
+        "--control-socket",
+        str(control_path(lab, host)),
+        "--host-key",
+        str(key),
+        # The lab's own known hosts, never the machine's /etc/ssh/ssh_known_hosts.
+        "--known-hosts",
+        str(known_hosts_path(lab)),
+        "--config",
+        str(_empty_config(lab)),
+        *args,
+    )
     return lab.spawn(host, argv, env=env, log_name=f"serve-{host}")
 
 
@@ -78,8 +91,12 @@ def ensure_host_key(lab: Lab, host: str) -> Path:
     """Give `host` an Ed25519 host key of its own (made by ssh-keygen), as a real server has."""
     path = host_key_path(lab, host)
     if not path.exists():
-        made = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{host}", "-f", str(path)],
-                              capture_output=True, text=True, timeout=30)  # fmt: skip
+        made = subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{host}", "-f", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         if made.returncode != 0:
             raise LabError(f"ssh-keygen could not make a host key for {host}: {made.stderr.strip()}")
     return path
@@ -94,7 +111,9 @@ def trust(lab: Lab, *hosts: str) -> None:
     """List `hosts`' keys under their lab addresses in the lab's known_hosts (what clients check;
     daemons started after this check servers and relaying brokers against it too)."""
     path = known_hosts_path(lab)
-    lines = [f"{lab.address(h)} {Path(str(ensure_host_key(lab, h)) + '.pub').read_text().strip()}\n" for h in hosts]
+    lines = [
+        f"{lab.address(h)} {Path(str(ensure_host_key(lab, h)) + '.pub').read_text().strip()}\n" for h in hosts
+    ]
     with path.open("a") as handle:
         handle.writelines(lines)
 
@@ -118,6 +137,8 @@ def wait_ready(lab: Lab, procs: Sequence[LabProcess], timeout_s: float = 30.0) -
         lab.wait_for_log(proc, READY_TEXT, timeout_s)
 
 
-def mesh(lab: Lab, host: str, *args: str, timeout_s: float = 30.0, check: bool = False) -> subprocess.CompletedProcess[str]:
+def mesh(
+    lab: Lab, host: str, *args: str, timeout_s: float = 30.0, check: bool = False
+) -> subprocess.CompletedProcess[str]:
     """Run an `ltsp-mesh` command on `host` and return it completed."""
     return lab.run(host, mesh_argv(*args), timeout_s=timeout_s, check=check)

@@ -171,22 +171,29 @@ class Lab:
             self.env.setdefault("LDM_LB_KNOWN_HOSTS", str(self.workdir / "ssh_known_hosts"))
             self.env.setdefault("LTSP_MESH_CACHE_DIR", str(self.workdir / "cache"))
         try:
-            root = [f"link add {self.bridge} type bridge mcast_snooping 0 nf_call_iptables 0",
-                    f"link set {self.bridge} up"]  # fmt: skip
+            root = [
+                f"link add {self.bridge} type bridge mcast_snooping 0 nf_call_iptables 0",
+                f"link set {self.bridge} up",
+            ]
             for host in self.hosts:
                 i = self._index(host)
                 outer, inner = f"{self.prefix}-{i}", f"{self.prefix}-{i}p"
-                root += [f"netns add {self.netns(host)}",
-                         f"link add {outer} type veth peer name {inner}",
-                         f"link set {inner} netns {self.netns(host)}",
-                         f"link set {outer} master {self.bridge} up"]  # fmt: skip
+                root += [
+                    f"netns add {self.netns(host)}",
+                    f"link add {outer} type veth peer name {inner}",
+                    f"link set {inner} netns {self.netns(host)}",
+                    f"link set {outer} master {self.bridge} up",
+                ]
             _ip("-batch", "-", stdin="\n".join(root) + "\n")
             for host in self.hosts:
                 inner = f"{self.prefix}-{self._index(host)}p"
-                inside = [f"link set {inner} name eth0 address {self.mac(host)}",
-                          "link set eth0 addrgenmode none",  # no IPv6 link-local chatter
-                          f"addr add {self.address(host)}/{PREFIX_LEN} dev eth0",
-                          "link set eth0 up", "link set lo up"]  # fmt: skip
+                inside = [
+                    f"link set {inner} name eth0 address {self.mac(host)}",
+                    "link set eth0 addrgenmode none",  # no IPv6 link-local chatter
+                    f"addr add {self.address(host)}/{PREFIX_LEN} dev eth0",
+                    "link set eth0 up",
+                    "link set lo up",
+                ]
                 _ip("-n", self.netns(host), "-batch", "-", stdin="\n".join(inside) + "\n")
         except BaseException:
             self.destroy()
@@ -223,13 +230,18 @@ class Lab:
         """Run `argv` on `host` to completion; raise LabError if it fails and `check` is set."""
         try:
             proc = subprocess.run(
-                self.exec_argv(host, argv), capture_output=True, text=True, timeout=timeout_s,
+                self.exec_argv(host, argv),
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
                 env=_environment({**self.env, **(env or {})}),
-            )  # fmt: skip
+            )
         except subprocess.TimeoutExpired as exc:
             raise LabError(f"on {host}: {' '.join(argv)} ran past {timeout_s} s") from exc
         if check and proc.returncode != 0:
-            raise LabError(f"on {host}: {' '.join(argv)} exited {proc.returncode}: {proc.stderr.strip()[-800:]}")
+            raise LabError(
+                f"on {host}: {' '.join(argv)} exited {proc.returncode}: {proc.stderr.strip()[-800:]}"
+            )
         return proc
 
     def spawn(
@@ -249,9 +261,13 @@ class Lab:
             out = log_path.open("wb")
         try:
             popen = subprocess.Popen(
-                self.exec_argv(host, argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=_environment({**self.env, **(env or {})}), start_new_session=True,
-            )  # fmt: skip
+                self.exec_argv(host, argv),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=_environment({**self.env, **(env or {})}),
+                start_new_session=True,
+            )
         finally:
             if not isinstance(out, int):
                 out.close()
@@ -281,9 +297,13 @@ class Lab:
             if text in proc.log_text():
                 return
             if proc.popen.poll() is not None:
-                raise LabError(f"{' '.join(proc.argv)} on {proc.host} exited early:\n{proc.log_text()[-2000:]}")
+                raise LabError(
+                    f"{' '.join(proc.argv)} on {proc.host} exited early:\n{proc.log_text()[-2000:]}"
+                )
             time.sleep(0.05)
-        raise LabError(f"{text!r} did not appear in {proc.host}'s log within {timeout_s} s:\n{proc.log_text()[-2000:]}")
+        raise LabError(
+            f"{text!r} did not appear in {proc.host}'s log within {timeout_s} s:\n{proc.log_text()[-2000:]}"
+        )
 
 
 def mesh_argv(*args: str) -> list[str]:
@@ -310,7 +330,9 @@ def _kill_namespace_pids(netns: str) -> None:
 def names_with_prefix(prefix: str) -> list[str]:
     """Namespaces and links on this machine whose names start with `prefix`-."""
     spaces = [line.split()[0] for line in _ip("netns", "list").stdout.splitlines() if line.strip()]
-    links = [line.split(":")[1].strip().split("@")[0] for line in _ip("-o", "link", "show").stdout.splitlines()]
+    links = [
+        line.split(":")[1].strip().split("@")[0] for line in _ip("-o", "link", "show").stdout.splitlines()
+    ]
     return [n for n in spaces + links if n.startswith(prefix + "-")]
 
 

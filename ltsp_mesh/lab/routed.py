@@ -82,22 +82,29 @@ class RoutedLab(Lab):
         """Build both subnets and the router; on any failure, remove what was built and raise."""
         super().create()  # every host on the near bridge, addressed by address() above
         try:
-            root = [f"link add {self.far_bridge} type bridge mcast_snooping 0 nf_call_iptables 0",
-                    f"link set {self.far_bridge} up", f"netns add {self.router_netns}"]  # fmt: skip
+            root = [
+                f"link add {self.far_bridge} type bridge mcast_snooping 0 nf_call_iptables 0",
+                f"link set {self.far_bridge} up",
+                f"netns add {self.router_netns}",
+            ]
             # Move the far hosts' outer veth ends onto the far bridge.
             root += [f"link set {self.prefix}-{self._index(h)} master {self.far_bridge}" for h in self.far]
             for leg, bridge in (("r1", self.bridge), ("r2", self.far_bridge)):
-                root += [f"link add {self.prefix}-{leg} type veth peer name {self.prefix}-{leg}p",
-                         f"link set {self.prefix}-{leg}p netns {self.router_netns}",
-                         f"link set {self.prefix}-{leg} master {bridge} up"]  # fmt: skip
+                root += [
+                    f"link add {self.prefix}-{leg} type veth peer name {self.prefix}-{leg}p",
+                    f"link set {self.prefix}-{leg}p netns {self.router_netns}",
+                    f"link set {self.prefix}-{leg} master {bridge} up",
+                ]
             _ip("-batch", "-", stdin="\n".join(root) + "\n")
             inside = []
             for leg, subnet, index in (("r1", NEAR_SUBNET, 0xF1), ("r2", FAR_SUBNET, 0xF2)):
                 run = self.prefix[2:]
-                inside += [f"link set {self.prefix}-{leg}p name eth{leg[1]} address 02:6c:6d:{run[:2]}:{run[2:]}:{index:02x}",
-                           f"link set eth{leg[1]} addrgenmode none",
-                           f"addr add {subnet}.{ROUTER_HOST_ADDRESS}/{PREFIX_LEN} dev eth{leg[1]}",
-                           f"link set eth{leg[1]} up"]  # fmt: skip
+                inside += [
+                    f"link set {self.prefix}-{leg}p name eth{leg[1]} address 02:6c:6d:{run[:2]}:{run[2:]}:{index:02x}",
+                    f"link set eth{leg[1]} addrgenmode none",
+                    f"addr add {subnet}.{ROUTER_HOST_ADDRESS}/{PREFIX_LEN} dev eth{leg[1]}",
+                    f"link set eth{leg[1]} up",
+                ]
             inside.append("link set lo up")
             _ip("-n", self.router_netns, "-batch", "-", stdin="\n".join(inside) + "\n")
             # Forwarding is a per-namespace sysctl: this turns it on in the router only.

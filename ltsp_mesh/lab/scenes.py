@@ -27,11 +27,22 @@ Say = Callable[[str], None]
 GIB_KIB = 1024 * 1024
 
 
-def desktop(cpus: int, load1: float = 0.0, sessions: int = 0, mem_gib: int = 8, used_gib: float = 2.0) -> Load:
+def desktop(
+    cpus: int, load1: float = 0.0, sessions: int = 0, mem_gib: int = 8, used_gib: float = 2.0
+) -> Load:
     """A machine's figures for the lab's load files."""
-    return Load(cpus=cpus, load1=load1, load5=load1, load15=load1, mem_total_kib=mem_gib * GIB_KIB,
-                mem_available_kib=int((mem_gib - used_gib) * GIB_KIB), swap_total_kib=GIB_KIB, swap_used_kib=0,
-                swapping=False, sessions=sessions)  # fmt: skip
+    return Load(
+        cpus=cpus,
+        load1=load1,
+        load5=load1,
+        load15=load1,
+        mem_total_kib=mem_gib * GIB_KIB,
+        mem_available_kib=int((mem_gib - used_gib) * GIB_KIB),
+        swap_total_kib=GIB_KIB,
+        swap_used_kib=0,
+        swapping=False,
+        sessions=sessions,
+    )
 
 
 def _show(lab: Lab, say: Say, host: str, title: str, *args: str) -> str:
@@ -61,8 +72,11 @@ class _Image:
 
     def boot(self, client: str, **variables: str) -> list[str]:
         """Run the image's hook on `client` as LDM does at boot; return LDM's host list."""
-        env = {"LTSP_MESH_CACHE_DIR": str(self.workdir / f"cache-{client}"),
-               "SERVER": self.lab.address(self.boot_server), **variables}  # fmt: skip
+        env = {
+            "LTSP_MESH_CACHE_DIR": str(self.workdir / f"cache-{client}"),
+            "SERVER": self.lab.address(self.boot_server),
+            **variables,
+        }
         proc = self.lab.run(client, ["/bin/sh", str(self.hook)], env=env)
         line = proc.stdout.rstrip("\n")
         _check(proc.stdout.count("\n") == 1 and bool(line), f"{client}'s hook printed one line of hosts")
@@ -71,15 +85,26 @@ class _Image:
 
 def core(say: Say) -> None:
     """The README's demo: three servers, a thin client's hook asking a broker, a server killed."""
-    servers = {"app1": desktop(8, 3.2, 5, 16, 7), "app2": desktop(4, 3.6, 4, 8, 6), "app3": desktop(2, 0.1, 0, 4, 1)}
-    with tempfile.TemporaryDirectory(prefix="ltsp-mesh-demo-") as tmp, _lab(say, [*servers, "client"], tmp) as lab:
+    servers = {
+        "app1": desktop(8, 3.2, 5, 16, 7),
+        "app2": desktop(4, 3.6, 4, 8, 6),
+        "app3": desktop(2, 0.1, 0, 4, 1),
+    }
+    with (
+        tempfile.TemporaryDirectory(prefix="ltsp-mesh-demo-") as tmp,
+        _lab(say, [*servers, "client"], tmp) as lab,
+    ):
         for host, load in servers.items():
-            say(f"  {host} ({lab.address(host)}): {load.cpus} CPUs, load {load.load1}, {load.sessions} sessions")
+            say(
+                f"  {host} ({lab.address(host)}): {load.cpus} CPUs, load {load.load1}, {load.sessions} sessions"
+            )
         procs = _serve(lab, say, servers)
         _show(lab, say, "client", "every server, its figures and status", "status", "--interface", "eth0")
         image = _Image(lab, Path(tmp), say, boot_server="app1")
         line = image.boot("client")
-        say(f"\n$ {image.hook}      # on client, as LDM runs it (SERVER={lab.address('app1')}, its boot server)")
+        say(
+            f"\n$ {image.hook}      # on client, as LDM runs it (SERVER={lab.address('app1')}, its boot server)"
+        )
         say(" ".join(line) + "      # sh and nc only: app1's broker ranked the mesh for it")
         _check(sorted(line) == sorted(lab.address(h) for h in servers), "the hook lists the three servers")
         victim = next(h for h in servers if lab.address(h) == line[0])
@@ -87,8 +112,11 @@ def core(say: Say) -> None:
         lab.stop(procs[victim], signal.SIGKILL)
         time.sleep(FRESH_S + 0.2)  # a broker's figures are at most about a second old
         after = image.boot("client")
-        how = "app1's daemon is gone: the hook asked the next broker on its last good list" if victim == "app1" \
-            else "it no longer answers the brokers"  # fmt: skip
+        how = (
+            "app1's daemon is gone: the hook asked the next broker on its last good list"
+            if victim == "app1"
+            else "it no longer answers the brokers"
+        )
         say(f"\n$ {image.hook}      # a second later\n{' '.join(after)}      # {victim} is gone ({how})")
         _check(lab.address(victim) not in after and len(after) == 2, f"{victim} is no longer listed")
 
@@ -97,8 +125,13 @@ def margot(say: Say) -> None:
     """docs/margot.md: three desktops, seventeen clients, no configuration."""
     pcs = {"pc1": desktop(2, mem_gib=4), "pc2": desktop(4), "pc3": desktop(8, mem_gib=16)}
     clients = [f"c{i}" for i in range(1, 18)]
-    with tempfile.TemporaryDirectory(prefix="ltsp-mesh-demo-") as tmp, _lab(say, [*pcs, *clients], tmp) as lab:
-        say("\nStep 1: install ltsp-mesh on the three desktops. No configuration file: every setting is a default.")
+    with (
+        tempfile.TemporaryDirectory(prefix="ltsp-mesh-demo-") as tmp,
+        _lab(say, [*pcs, *clients], tmp) as lab,
+    ):
+        say(
+            "\nStep 1: install ltsp-mesh on the three desktops. No configuration file: every setting is a default."
+        )
         for host, load in pcs.items():
             say(f"  {host} ({lab.address(host)}): {load.cpus} CPUs")
         procs = _serve(lab, say, pcs)
@@ -113,21 +146,34 @@ def margot(say: Say) -> None:
         for host, load in pcs.items():
             say(f"  {host} ({load.cpus} CPUs): {first[lab.address(host)]} logins")
         _check(sum(first.values()) == len(clients), "every client got a desktop")
-        _show(lab, say, "c1", "each claim counts as a pending login until the session appears",
-              "status", "--interface", "eth0")  # fmt: skip
+        _show(
+            lab,
+            say,
+            "c1",
+            "each claim counts as a pending login until the session appears",
+            "status",
+            "--interface",
+            "eth0",
+        )
         say("\nStep 4: pc2 is switched off at lunch (no goodbye: the plug is pulled).")
         lab.stop(procs["pc2"], signal.SIGKILL)
         time.sleep(FRESH_S + 0.2)
         hosts = image.boot("c1")
         say(f"  c1 reboots and is given: {' '.join(hosts)}")
-        _check(lab.address("pc2") not in hosts and len(hosts) == 2, "the switched-off desktop is never handed out")
+        _check(
+            lab.address("pc2") not in hosts and len(hosts) == 2,
+            "the switched-off desktop is never handed out",
+        )
 
 
 def rudolfo(say: Say) -> None:
     """docs/rudolfo.md: adding servers by booting them, maintenance, a crash, sticky clients."""
     farm = {f"s{i}": desktop(16, 1.0 + i, 10 * i, 64, 20) for i in range(1, 5)}
     clients = [f"c{i}" for i in range(1, 9)]
-    with tempfile.TemporaryDirectory(prefix="ltsp-mesh-demo-") as tmp, _lab(say, [*farm, "s5", *clients], tmp) as lab:
+    with (
+        tempfile.TemporaryDirectory(prefix="ltsp-mesh-demo-") as tmp,
+        _lab(say, [*farm, "s5", *clients], tmp) as lab,
+    ):
         say("\nThe site: four servers running ltsp-mesh, and thin clients with the hook in their image.")
         procs = _serve(lab, say, farm)
         image = _Image(lab, Path(tmp), say, boot_server="s1")
@@ -143,8 +189,12 @@ def rudolfo(say: Say) -> None:
         _check(lab.address("s5") in hosts, "the new server is handed out as soon as it has booted")
 
         say("\nStep 2: maintenance: drain s1. Its sessions stay; no new login goes there.")
-        drained = lab.run("s1", mesh_argv("drain", "on", "--reason", "kernel update",
-                                          "--control-socket", str(control_path(lab, "s1"))))  # fmt: skip
+        drained = lab.run(
+            "s1",
+            mesh_argv(
+                "drain", "on", "--reason", "kernel update", "--control-socket", str(control_path(lab, "s1"))
+            ),
+        )
         say(f"$ ltsp-mesh drain on --reason 'kernel update'      # on s1\n{drained.stdout.strip()}")
         time.sleep(FRESH_S + 0.2)
         for client in clients[:4]:
@@ -157,8 +207,10 @@ def rudolfo(say: Say) -> None:
         time.sleep(FRESH_S + 0.2)
         after = {c: image.boot(c, LDM_LB_ALGORITHM="mac-hash")[0] for c in clients}
         moved = [c for c in clients if before[c] != after[c]]
-        say(f"  clients that were on s3: {sorted(c for c in clients if before[c] == lab.address('s3'))}; "
-            f"clients that moved: {moved}")  # fmt: skip
+        say(
+            f"  clients that were on s3: {sorted(c for c in clients if before[c] == lab.address('s3'))}; "
+            f"clients that moved: {moved}"
+        )
         _check(all(before[c] == lab.address("s3") for c in moved), "only the crashed server's clients move")
         _check(lab.address("s3") not in after.values(), "the crashed server is never handed out")
         _show(lab, say, "c1", "after the crash", "status", "--interface", "eth0")

@@ -62,8 +62,10 @@ def install(chroot: Path) -> list[Installed]:
                 continue
             backup = path.with_name(path.name + BACKUP_SUFFIX)
             if backup.exists() or backup.is_symlink():
-                raise ConfigError(f"{path} differs from ltsp-mesh's hook and {backup} already exists; "
-                                  "move one of them away first")  # fmt: skip
+                raise ConfigError(
+                    f"{path} differs from ltsp-mesh's hook and {backup} already exists; "
+                    "move one of them away first"
+                )
             path.rename(backup)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
@@ -121,13 +123,17 @@ def image_problems(chroot: Path) -> list[str]:
     name = chroot.name
     problems = []
     if not _runs_in_image(chroot, SHELL_PATH):
-        problems.append(f"{chroot} has no /bin/sh, so LDM cannot run the hook there; "
-                        f"install a shell in the image: ltsp-chroot -a {name} apt-get install dash")  # fmt: skip
+        problems.append(
+            f"{chroot} has no /bin/sh, so LDM cannot run the hook there; "
+            f"install a shell in the image: ltsp-chroot -a {name} apt-get install dash"
+        )
     if not any(_runs_in_image(chroot, relative) for relative in NC_PATHS):
         places = ", ".join(f"/{relative}" for relative in NC_PATHS)
-        problems.append(f"{chroot} has no nc (none of {places}): the hook asks the mesh servers with nc, and "
-                        "without it always falls back to LDM_LB_FALLBACK / $SERVER, so no login is balanced; "
-                        f"install it in the image: ltsp-chroot -a {name} apt-get install netcat-openbsd")  # fmt: skip
+        problems.append(
+            f"{chroot} has no nc (none of {places}): the hook asks the mesh servers with nc, and "
+            "without it always falls back to LDM_LB_FALLBACK / $SERVER, so no login is balanced; "
+            f"install it in the image: ltsp-chroot -a {name} apt-get install netcat-openbsd"
+        )
     return problems
 
 

@@ -48,8 +48,11 @@ def load(configured: str, environ: Mapping[str, str] | None = None) -> HostKey |
         private = ssh_keys.load_private_key(path.read_text(encoding="ascii"))
     except (OSError, UnicodeDecodeError, MeshError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-        log.warning("not signing (host key %s: %s): clients that trust only known hosts will not list this "
-                    "server", path, reason)  # fmt: skip
+        log.warning(
+            "not signing (host key %s: %s): clients that trust only known hosts will not list this server",
+            path,
+            reason,
+        )
         return None
     fingerprint = ssh_keys.ed25519_public_key(private.public_key()).fingerprint
     certificate = b""
@@ -57,10 +60,19 @@ def load(configured: str, environ: Mapping[str, str] | None = None) -> HostKey |
     try:
         cert = ssh_cert.parse_certificate_line(cert_path.read_text(encoding="ascii"))
         if cert.key.fingerprint != fingerprint:
-            log.warning("ignoring %s: it certifies %s, not this host key %s", cert_path, cert.key.fingerprint, fingerprint)
+            log.warning(
+                "ignoring %s: it certifies %s, not this host key %s",
+                cert_path,
+                cert.key.fingerprint,
+                fingerprint,
+            )
         else:
             certificate = cert.blob
-            log.info("host certificate %s (principals %s) goes with signed replies", cert_path, ", ".join(cert.principals))
+            log.info(
+                "host certificate %s (principals %s) goes with signed replies",
+                cert_path,
+                ", ".join(cert.principals),
+            )
     except FileNotFoundError:
         pass
     except (OSError, UnicodeDecodeError, MeshError) as exc:

@@ -49,7 +49,9 @@ def select(names: Sequence[str]) -> list[Interface]:
         found = []
         for name in names:
             if name not in psutil.net_if_addrs():
-                raise ConfigError(f"interface {name!r} does not exist (have: {', '.join(sorted(psutil.net_if_addrs()))})")
+                raise ConfigError(
+                    f"interface {name!r} does not exist (have: {', '.join(sorted(psutil.net_if_addrs()))})"
+                )
             described = _describe(name)
             if described is None:
                 raise ConfigError(f"interface {name!r} has no IPv4 address")

@@ -101,7 +101,9 @@ async def query_all(
         for target in targets:
             nonce = secrets.token_bytes(16)
             protocol.pending[nonce] = _Pending(target, loop.time())
-            request = load_query.encode_request(load_query.Request(load_query.Op.STATS, nonce, want_key=want_key), pad_to=target.request_size)
+            request = load_query.encode_request(
+                load_query.Request(load_query.Op.STATS, nonce, want_key=want_key), pad_to=target.request_size
+            )
             try:
                 transport.sendto(request, (target.address, target.port))
             except OSError as exc:  # no route, unreachable: that server simply does not answer

@@ -43,8 +43,11 @@ def policy(settings: ClientSettings) -> TrustPolicy:
         if settings.trust is Trust.ANY:
             log.warning("LDM_LB_TRUST=any: servers are not verified; any host on the LAN can attract logins")
         else:
-            log.warning("%s lists no host keys: accepting any server (LDM_LB_TRUST=auto); run "
-                        "`ltsp-mesh known-hosts` on a server and ltsp-update-sshkeys", Path(settings.known_hosts_path))  # fmt: skip
+            log.warning(
+                "%s lists no host keys: accepting any server (LDM_LB_TRUST=auto); run "
+                "`ltsp-mesh known-hosts` on a server and ltsp-update-sshkeys",
+                Path(settings.known_hosts_path),
+            )
     return chosen
 
 
@@ -53,7 +56,11 @@ def read_server_known_hosts(patterns: Sequence[str]) -> known_hosts.KnownHosts:
     at most MAX_KNOWN_HOSTS_BYTES in all. Missing files are simply absent."""
     texts: list[str] = []
     budget = MAX_KNOWN_HOSTS_BYTES
-    for path in [p for pattern in patterns for p in (sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern])]:
+    for path in [
+        p
+        for pattern in patterns
+        for p in (sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern])
+    ]:
         try:
             with open(path, "rb") as handle:
                 data = handle.read(budget + 1)
@@ -63,7 +70,11 @@ def read_server_known_hosts(patterns: Sequence[str]) -> known_hosts.KnownHosts:
             log.warning("cannot read %s: %s", path, exc.strerror)
             continue
         if len(data) > budget:
-            log.warning("the known hosts files are over %d bytes in all: %s is read in part", MAX_KNOWN_HOSTS_BYTES, path)
+            log.warning(
+                "the known hosts files are over %d bytes in all: %s is read in part",
+                MAX_KNOWN_HOSTS_BYTES,
+                path,
+            )
             data = data[:budget]
         budget -= len(data)
         texts.append(data.decode("utf-8", "replace"))

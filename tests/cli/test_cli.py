@@ -62,7 +62,9 @@ def _serve(tmp_path: Path, conf: str, *extra: str) -> int:
     return main(["serve", "--config", str(path), *extra])
 
 
-def test_serve_names_the_file_and_line_of_a_bad_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_names_the_file_and_line_of_a_bad_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _serve(tmp_path, "[default]\n  CAPACITY = lots\n") == FAILED
     err = capsys.readouterr().err
     assert "mesh.conf line 2" in err and "CAPACITY='lots'" in err
@@ -73,17 +75,23 @@ def test_serve_refuses_an_unknown_key(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "unknown key CAPACTIY" in capsys.readouterr().err
 
 
-def test_serve_names_a_bad_port_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_names_a_bad_port_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _serve(tmp_path, "[default]\n", "--query-port", "70000") == FAILED
     assert "--query-port: QUERY_PORT='70000'" in capsys.readouterr().err
 
 
-def test_serve_refuses_a_config_file_that_does_not_exist(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_refuses_a_config_file_that_does_not_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["serve", "--config", str(tmp_path / "absent.conf")]) == FAILED
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_serve_reports_an_unterminated_quote_with_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_reports_an_unterminated_quote_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _serve(tmp_path, '[default]\n# comment\nINTERFACES = "eth0\n') == FAILED
     assert "line 3" in capsys.readouterr().err
 
@@ -98,8 +106,10 @@ def test_browse_refuses_a_negative_duration(capsys: pytest.CaptureFixture[str]) 
     assert "--duration" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("argv", "module"), [(["demo"], "ltsp_mesh.lab.scenes"),
-                                              (["bench", "trust"], "ltsp_mesh.lab.bench.trust")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("argv", "module"),
+    [(["demo"], "ltsp_mesh.lab.scenes"), (["bench", "trust"], "ltsp_mesh.lab.bench.trust")],
+)
 def test_lab_commands_without_the_lab_say_where_it_lives(
     argv: list[str], module: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

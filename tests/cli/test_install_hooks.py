@@ -62,7 +62,9 @@ def _warnings(image: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
     return warnings
 
 
-def test_hook_is_installed_at_both_ldm_paths_and_executable(image: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_hook_is_installed_at_both_ldm_paths_and_executable(
+    image: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _install(image, capsys)
     for relative in hook_install.HOOK_PATHS:
         path = image / relative
@@ -76,7 +78,9 @@ def test_installing_twice_changes_nothing(image: Path, capsys: pytest.CaptureFix
     assert sorted(p.name for p in (image / "usr/share/ltsp").iterdir()) == ["get_hosts"]
 
 
-def test_an_admins_different_hook_is_kept_as_a_backup(image: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_admins_different_hook_is_kept_as_a_backup(
+    image: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     own = image / "usr/lib/ltsp/get_hosts"
     own.parent.mkdir(parents=True)
     own.write_text("#!/bin/sh\necho 10.0.0.1\n")
@@ -86,19 +90,25 @@ def test_an_admins_different_hook_is_kept_as_a_backup(image: Path, capsys: pytes
     assert {"path": str(own), "action": "replaced", "backup": str(backup)} in data
 
 
-def test_text_output_says_how_to_rebuild_the_image(complete_image: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_text_output_says_how_to_rebuild_the_image(
+    complete_image: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["install-hooks", "--chroot", str(complete_image)]) == 0
     captured = capsys.readouterr()
     assert "ltsp-update-image i386" in captured.out
     assert captured.err == ""
 
 
-def test_an_image_with_sh_and_nc_gets_no_warning(complete_image: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_image_with_sh_and_nc_gets_no_warning(
+    complete_image: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # No ltsp-mesh and no Python in it: the sh hook needs neither.
     assert _warnings(complete_image, capsys) == []
 
 
-def test_an_image_without_nc_is_told_how_to_add_it(complete_image: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_image_without_nc_is_told_how_to_add_it(
+    complete_image: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (complete_image / "bin/nc").unlink()
     assert main(["install-hooks", "--chroot", str(complete_image)]) == 0
     err = capsys.readouterr().err
@@ -106,7 +116,9 @@ def test_an_image_without_nc_is_told_how_to_add_it(complete_image: Path, capsys:
     assert "ltsp-chroot -a i386 apt-get install netcat-openbsd" in err
 
 
-def test_an_image_without_sh_is_told_how_to_add_it(complete_image: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_image_without_sh_is_told_how_to_add_it(
+    complete_image: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (complete_image / "bin/sh").unlink()
     warnings = _warnings(complete_image, capsys)
     assert len(warnings) == 1 and "has no /bin/sh" in warnings[0], warnings
@@ -148,14 +160,18 @@ def test_links_are_followed_inside_the_image_not_on_this_machine(
     assert len(warnings) == 1 and "has no nc" in warnings[0], warnings
 
 
-def test_a_link_loop_in_the_image_counts_as_no_nc(complete_image: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_link_loop_in_the_image_counts_as_no_nc(
+    complete_image: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (complete_image / "etc/alternatives/nc").unlink()
     _link(complete_image / "etc/alternatives/nc", "/bin/nc")
     warnings = _warnings(complete_image, capsys)
     assert len(warnings) == 1 and "has no nc" in warnings[0], warnings
 
 
-def test_warnings_never_ask_for_python_or_ltsp_mesh_in_the_image(image: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_warnings_never_ask_for_python_or_ltsp_mesh_in_the_image(
+    image: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     warnings = _warnings(image, capsys)
     assert len(warnings) == 2  # a bare directory: neither /bin/sh nor nc
     for warning in warnings:
@@ -163,7 +179,9 @@ def test_warnings_never_ask_for_python_or_ltsp_mesh_in_the_image(image: Path, ca
         assert not re.search(r"install (the )?ltsp-mesh(?!-hook)\b", warning), warning
 
 
-def test_a_second_different_hook_does_not_overwrite_the_first_backup(image: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_second_different_hook_does_not_overwrite_the_first_backup(
+    image: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _install(image, capsys)
     hook = image / hook_install.HOOK_PATHS[0]
     hook.write_text("#!/bin/sh\necho first\n")
@@ -174,7 +192,9 @@ def test_a_second_different_hook_does_not_overwrite_the_first_backup(image: Path
     assert hook.with_name("get_hosts" + hook_install.BACKUP_SUFFIX).read_text() == "#!/bin/sh\necho first\n"
 
 
-def test_a_directory_that_is_not_an_image_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_directory_that_is_not_an_image_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["install-hooks", "--chroot", str(tmp_path)]) == 1
     assert "does not look like a client image" in capsys.readouterr().err
 

@@ -17,7 +17,7 @@ from ltsp_mesh.core.sim import CONTENDERS, SCENARIOS
 
 
 def test_cli_scenario_names_are_the_simulators() -> None:
-    assert sim.SCENARIO_NAMES == tuple(SCENARIOS)
+    assert tuple(SCENARIOS) == sim.SCENARIO_NAMES
 
 
 def test_text_is_a_table_with_every_algorithm_and_anchor(capsys: pytest.CaptureFixture[str]) -> None:
@@ -55,8 +55,9 @@ def test_plot_writes_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert f"plot: {path}" in capsys.readouterr().out
 
 
-def test_plot_into_a_missing_directory_is_one_line_and_exit_1(tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_plot_into_a_missing_directory_is_one_line_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["sim", "margot", "--plot", str(tmp_path / "no" / "x.png")]) == FAILED
     assert "does not exist" in capsys.readouterr().err
 
@@ -110,16 +111,28 @@ def test_plan_refuses_an_unknown_algorithm(capsys: pytest.CaptureFixture[str]) -
 def test_plan_with_no_answer_exits_1_and_still_shows_what_it_tried(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    args = ["sim", "plan", "--clients", "200", "--server-capacity", "8", "--max-fill", "1.5", "--algorithm",
-            "x2go-broker"]  # fmt: skip
+    args = [
+        "sim",
+        "plan",
+        "--clients",
+        "200",
+        "--server-capacity",
+        "8",
+        "--max-fill",
+        "1.5",
+        "--algorithm",
+        "x2go-broker",
+    ]
     assert main(args) == FAILED
     captured = capsys.readouterr()
     assert "SERVERS" in captured.out and "no site of" in captured.err
 
 
 def test_building_the_parser_imports_neither_the_simulator_nor_matplotlib() -> None:
-    code = ("import sys\nfrom ltsp_mesh.cli import build_parser\nbuild_parser()\n"
-            "print(sorted(m for m in sys.modules if m.startswith(('ltsp_mesh.core.sim', 'matplotlib'))))")  # fmt: skip
+    code = (
+        "import sys\nfrom ltsp_mesh.cli import build_parser\nbuild_parser()\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('ltsp_mesh.core.sim', 'matplotlib'))))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]"
 
@@ -188,13 +201,26 @@ def test_json_rows_carry_the_peak_over_the_oracles(capsys: pytest.CaptureFixture
 
 
 def test_rudolfo_counts_broker_targets_in_its_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["sim", "rudolfo", "--json", "--only", "least-loaded", "broker", "brokers-3", "oracle",
-                 "ltsp-cluster"])  # fmt: skip
+    code = main(
+        [
+            "sim",
+            "rudolfo",
+            "--json",
+            "--only",
+            "least-loaded",
+            "broker",
+            "brokers-3",
+            "oracle",
+            "ltsp-cluster",
+        ]
+    )
     envelope = json.loads(capsys.readouterr().out)
     found = envelope["data"]["targets"]
     assert [t["name"] for t in found if "broker" in t["name"]] == [
-        "broker within 1% of the oracle", "broker better than least-loaded and every anchor",
-        "brokers-3 within 3% of the oracle"]  # fmt: skip
+        "broker within 1% of the oracle",
+        "broker better than least-loaded and every anchor",
+        "brokers-3 within 3% of the oracle",
+    ]
     assert envelope["ok"] == all(t["met"] for t in found) == (code == OK)
 
 
@@ -209,7 +235,18 @@ def test_csv_has_a_line_for_each_broker_mode_and_the_oracle(capsys: pytest.Captu
 
 
 def test_plan_takes_broker_mode_as_its_algorithm(capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["sim", "plan", "--clients", "200", "--server-capacity", "8", "--max-fill", "2.5", "--algorithm",
-            "broker", "--json"]  # fmt: skip
+    args = [
+        "sim",
+        "plan",
+        "--clients",
+        "200",
+        "--server-capacity",
+        "8",
+        "--max-fill",
+        "2.5",
+        "--algorithm",
+        "broker",
+        "--json",
+    ]
     assert main(args) == OK
     assert json.loads(capsys.readouterr().out)["data"]["contender"] == "broker"

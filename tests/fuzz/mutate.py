@@ -10,8 +10,28 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 
-INTERESTING = (b"\x00", b"\xff", b"\x7f", b"\x80", b"\xc1", b"\xdb\xff\xff\xff\xff", b"\xdf\xff\xff\xff\xff",
-               b"=", b"\n", b'"', b"#", b"[", b"]", b"<", b"&", b"|1|", b"@", b"*", b"\r\n", b"\xe2\x80\xae")  # fmt: skip
+INTERESTING = (
+    b"\x00",
+    b"\xff",
+    b"\x7f",
+    b"\x80",
+    b"\xc1",
+    b"\xdb\xff\xff\xff\xff",
+    b"\xdf\xff\xff\xff\xff",
+    b"=",
+    b"\n",
+    b'"',
+    b"#",
+    b"[",
+    b"]",
+    b"<",
+    b"&",
+    b"|1|",
+    b"@",
+    b"*",
+    b"\r\n",
+    b"\xe2\x80\xae",
+)
 
 
 def _mutate(data: bytes, seeds: Sequence[bytes], rng: random.Random) -> bytes:

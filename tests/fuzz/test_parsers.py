@@ -39,11 +39,31 @@ FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "ltsconf"
 
 KEY = ed25519.Ed25519PrivateKey.generate()
 PUBLIC = ssh_keys.ed25519_public_key(KEY.public_key())
-RECORD = ServerRecord(server_id="0123456789abcdef", cpus=8, load_per_cpu=0.5, mem_percent=40, swapping=False,
-                      sessions=12, pending=2, capacity=8, state=ServerState.UP, query_port=377,
-                      host_key_fp=PUBLIC.fingerprint)  # fmt: skip
-LOAD = Load(cpus=8, load1=4.0, load5=3.0, load15=2.0, mem_total_kib=16384000, mem_available_kib=9000000,
-            swap_total_kib=2097148, swap_used_kib=0, swapping=False, sessions=12)  # fmt: skip
+RECORD = ServerRecord(
+    server_id="0123456789abcdef",
+    cpus=8,
+    load_per_cpu=0.5,
+    mem_percent=40,
+    swapping=False,
+    sessions=12,
+    pending=2,
+    capacity=8,
+    state=ServerState.UP,
+    query_port=377,
+    host_key_fp=PUBLIC.fingerprint,
+)
+LOAD = Load(
+    cpus=8,
+    load1=4.0,
+    load5=3.0,
+    load15=2.0,
+    mem_total_kib=16384000,
+    mem_available_kib=9000000,
+    swap_total_kib=2097148,
+    swap_used_kib=0,
+    swapping=False,
+    sessions=12,
+)
 
 
 def _hashed_name(name: str) -> str:
@@ -71,43 +91,116 @@ def _ltsconf(text: str) -> object:
     return ltsconf.resolve(conf, hostname="ws001", ip="10.0.0.5", mac="52:54:00:12:34:56")
 
 
-REQUESTS = [wire.encode_request(wire.Request(op, b"n" * 16, client, key), pad_to=pad)
-            for op in wire.Op for client in ("", "52:54:00:12:34:56") for key in (False, True)
-            for pad in (0, 512)]  # fmt: skip
+REQUESTS = [
+    wire.encode_request(wire.Request(op, b"n" * 16, client, key), pad_to=pad)
+    for op in wire.Op
+    for client in ("", "52:54:00:12:34:56")
+    for key in (False, True)
+    for pad in (0, 512)
+]
 REPLY = wire.Reply(record=RECORD, nonce=b"n" * 16, timestamp=1_700_000_000.0)
-VIEW = {"v": 1, "at": 1.0, "servers": [{"name": "app1", "address": "10.0.0.2", "status": "Idle", "recommended": True,
-                                        "response_ms": 0.5, "sessions": 1, "capacity": 8, "load": 0.1}]}  # fmt: skip
+VIEW = {
+    "v": 1,
+    "at": 1.0,
+    "servers": [
+        {
+            "name": "app1",
+            "address": "10.0.0.2",
+            "status": "Idle",
+            "recommended": True,
+            "response_ms": 0.5,
+            "sessions": 1,
+            "capacity": 8,
+            "load": 0.1,
+        }
+    ],
+}
 
 TARGETS = [
-    Target("TXT record", [txt.encode_rdata(txt.encode(RECORD)),
-                          txt.encode_rdata(sign_txt(txt.encode(RECORD), instance="app1._ltsp._tcp.local.",
-                                                    host="app1.local.", ssh_port=22, key=KEY, now=1.7e9))],
-           lambda data: txt.decode(txt.decode_rdata(data)), (DecodeError,)),
+    Target(
+        "TXT record",
+        [
+            txt.encode_rdata(txt.encode(RECORD)),
+            txt.encode_rdata(
+                sign_txt(
+                    txt.encode(RECORD),
+                    instance="app1._ltsp._tcp.local.",
+                    host="app1.local.",
+                    ssh_port=22,
+                    key=KEY,
+                    now=1.7e9,
+                )
+            ),
+        ],
+        lambda data: txt.decode(txt.decode_rdata(data)),
+        (DecodeError,),
+    ),
     Target("UDP request datagram", REQUESTS, wire.decode_request, (DecodeError,)),
-    Target("UDP reply datagram", [wire.encode_reply(REPLY), signed_reply.encode(REPLY, KEY)],
-           signed_reply.decode, (DecodeError,)),
-    Target("legacy XML document", [legacy_xml.encode(ServerReport("app1", "0123456789abcdef", ServerState.UP, LOAD, 2,
-                                                                  8, 22, PUBLIC.fingerprint))],
-           legacy_xml.decode, (DecodeError,)),
+    Target(
+        "UDP reply datagram",
+        [wire.encode_reply(REPLY), signed_reply.encode(REPLY, KEY)],
+        signed_reply.decode,
+        (DecodeError,),
+    ),
+    Target(
+        "legacy XML document",
+        [
+            legacy_xml.encode(
+                ServerReport("app1", "0123456789abcdef", ServerState.UP, LOAD, 2, 8, 22, PUBLIC.fingerprint)
+            )
+        ],
+        legacy_xml.decode,
+        (DecodeError,),
+    ),
     Target("lts.conf", [p.read_bytes() for p in sorted(FIXTURES.iterdir())], _text(_ltsconf), (ConfigError,)),
-    Target("ssh_known_hosts", [
-        f"app1,10.0.0.2 {PUBLIC.to_line()}\n[app2]:2222 {PUBLIC.to_line()} root@app2\n"
-        f"{_hashed_name('10.0.0.3')} {PUBLIC.to_line()}\n@cert-authority *.school,10.0.* {PUBLIC.to_line()}\n"
-        f"@revoked * {PUBLIC.to_line()}\n# comment\n!10.0.0.9,10.0.0.* {PUBLIC.to_line()}\n".encode()],
-        _text(known_hosts.parse), ()),
-    Target("host cache file", [cachefile.encode(CachedHosts(("10.0.0.2", "10.0.0.3"), 1.7e9))],
-           cachefile.decode, (DecodeError,)),
+    Target(
+        "ssh_known_hosts",
+        [
+            f"app1,10.0.0.2 {PUBLIC.to_line()}\n[app2]:2222 {PUBLIC.to_line()} root@app2\n"
+            f"{_hashed_name('10.0.0.3')} {PUBLIC.to_line()}\n@cert-authority *.school,10.0.* {PUBLIC.to_line()}\n"
+            f"@revoked * {PUBLIC.to_line()}\n# comment\n!10.0.0.9,10.0.0.* {PUBLIC.to_line()}\n".encode()
+        ],
+        _text(known_hosts.parse),
+        (),
+    ),
+    Target(
+        "host cache file",
+        [cachefile.encode(CachedHosts(("10.0.0.2", "10.0.0.3"), 1.7e9))],
+        cachefile.decode,
+        (DecodeError,),
+    ),
     Target("greeter feed message", [msgpack.packb(VIEW)], feed.decode, (DecodeError,)),
-    Target("control request", [control.encode_request(control.ControlRequest(control.ControlOp.DRAIN,
-                                                                              control.DrainState(True, "kernel")))],
-           control.decode_request, (DecodeError,)),
-    Target("load balancer answer", [b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n10.0.0.7\n"],
-           ltsp_cluster.decode_response, (DecodeError,)),
-    Target("load file", [loadfile.encode(LOAD, ("10.0.0.5",)).encode()],
-           _text(lambda text: loadfile.decode(text, "fuzz.json")), (ConfigError,)),
-    Target("TSIG key file", [b'key "ltsp-mesh" {\n\talgorithm hmac-sha256;\n\tsecret "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0";\n};\n'],
-           _text(lambda text: tsig_key.parse(text, "fuzz.key")), (ConfigError,)),
-]  # fmt: skip
+    Target(
+        "control request",
+        [
+            control.encode_request(
+                control.ControlRequest(control.ControlOp.DRAIN, control.DrainState(True, "kernel"))
+            )
+        ],
+        control.decode_request,
+        (DecodeError,),
+    ),
+    Target(
+        "load balancer answer",
+        [b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n10.0.0.7\n"],
+        ltsp_cluster.decode_response,
+        (DecodeError,),
+    ),
+    Target(
+        "load file",
+        [loadfile.encode(LOAD, ("10.0.0.5",)).encode()],
+        _text(lambda text: loadfile.decode(text, "fuzz.json")),
+        (ConfigError,),
+    ),
+    Target(
+        "TSIG key file",
+        [
+            b'key "ltsp-mesh" {\n\talgorithm hmac-sha256;\n\tsecret "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0";\n};\n'
+        ],
+        _text(lambda text: tsig_key.parse(text, "fuzz.key")),
+        (ConfigError,),
+    ),
+]
 RESULTS: dict[str, dict[str, object]] = {}
 
 
@@ -124,8 +217,13 @@ def test_parser_survives_generated_inputs(target: Target) -> None:
             refused += 1
         except Exception as exc:  # the invariant under test: nothing else may escape
             crashes.append(f"{type(exc).__name__}: {exc} <- {data[:80].hex()}")
-    RESULTS[target.name] = {"inputs": INPUTS_PER_PARSER, "accepted": accepted, "refused": refused,
-                            "crashes": len(crashes), "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+    RESULTS[target.name] = {
+        "inputs": INPUTS_PER_PARSER,
+        "accepted": accepted,
+        "refused": refused,
+        "crashes": len(crashes),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     _write_report()
     assert crashes == [], crashes[:5]
 
@@ -133,8 +231,10 @@ def test_parser_survives_generated_inputs(target: Target) -> None:
 def _write_report() -> None:
     REPORT_DIR.mkdir(exist_ok=True)
     (REPORT_DIR / "fuzz-report.json").write_text(json.dumps(RESULTS, indent=2) + "\n")
-    rows = [f"| {name} | {r['inputs']:,} | {r['accepted']:,} | {r['refused']:,} | {r['crashes']} | {r['seconds']} |"
-            for name, r in RESULTS.items()]  # fmt: skip
+    rows = [
+        f"| {name} | {r['inputs']:,} | {r['accepted']:,} | {r['refused']:,} | {r['crashes']} | {r['seconds']} |"
+        for name, r in RESULTS.items()
+    ]
     (REPORT_DIR / "fuzz-report.md").write_text(
         "# Fuzzing report\n\nWritten by tests/fuzz/test_parsers.py: seeded mutations of valid inputs and random "
         "bytes, fed to every parser of outside input. A parser may accept an input or refuse it with its own "

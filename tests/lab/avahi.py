@@ -51,27 +51,42 @@ STATIC_SERVICE = """<?xml version="1.0" standalone='no'?>
 class Avahi:
     """One avahi-daemon on a lab host (and a D-Bus beside it when `with_dbus`)."""
 
-    def __init__(self, lab: Lab, host: str, *, with_dbus: bool = False, static_name: str | None = None) -> None:
+    def __init__(
+        self, lab: Lab, host: str, *, with_dbus: bool = False, static_name: str | None = None
+    ) -> None:
         assert lab.workdir is not None
         self.lab, self.host = lab, host
         self.dir = lab.workdir / f"avahi-{host}"
         (self.dir / "services").mkdir(parents=True, exist_ok=True)
         self.bus_socket = self.dir / "bus"
         self.env = {"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={self.bus_socket}"} if with_dbus else {}
-        (self.dir / "avahi.conf").write_text(AVAHI_CONF.format(host_name=f"avahi-{host}", dbus="yes" if with_dbus else "no"))
+        (self.dir / "avahi.conf").write_text(
+            AVAHI_CONF.format(host_name=f"avahi-{host}", dbus="yes" if with_dbus else "no")
+        )
         if static_name:
-            (self.dir / "services" / "ltsp.service").write_text(STATIC_SERVICE.format(name=static_name, port=22))
+            (self.dir / "services" / "ltsp.service").write_text(
+                STATIC_SERVICE.format(name=static_name, port=22)
+            )
         self.bus: LabProcess | None = None
         if with_dbus:
             (self.dir / "bus.conf").write_text(BUS_CONF.format(socket=self.bus_socket))
-            self.bus = lab.spawn(host, ["dbus-daemon", f"--config-file={self.dir / 'bus.conf'}", "--nofork", "--nopidfile"],
-                                 log_name=f"dbus-{host}")  # fmt: skip
+            self.bus = lab.spawn(
+                host,
+                ["dbus-daemon", f"--config-file={self.dir / 'bus.conf'}", "--nofork", "--nopidfile"],
+                log_name=f"dbus-{host}",
+            )
             _wait_for_path(self.bus_socket, 5)
-        script = (f"mount -t tmpfs none /run && mkdir /run/avahi-daemon && "
-                  f"mount --bind {shlex.quote(str(self.dir / 'services'))} /etc/avahi/services && "
-                  f"exec avahi-daemon --no-drop-root --no-chroot --no-rlimits -f {shlex.quote(str(self.dir / 'avahi.conf'))}")  # fmt: skip
-        self.daemon = lab.spawn(host, ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-                                env=self.env, log_name=f"avahi-{host}")  # fmt: skip
+        script = (
+            f"mount -t tmpfs none /run && mkdir /run/avahi-daemon && "
+            f"mount --bind {shlex.quote(str(self.dir / 'services'))} /etc/avahi/services && "
+            f"exec avahi-daemon --no-drop-root --no-chroot --no-rlimits -f {shlex.quote(str(self.dir / 'avahi.conf'))}"
+        )
+        self.daemon = lab.spawn(
+            host,
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+            env=self.env,
+            log_name=f"avahi-{host}",
+        )
         lab.wait_for_log(self.daemon, "Server startup complete", 15)
 
     def browse(self, service_type: str = "_ltsp._tcp") -> list[list[str]]:

@@ -39,14 +39,20 @@ def _parse(data: bytes) -> dict[str, Any]:
     status_line = head.split(b"\r\n", 1)[0].decode("ascii", "replace")
     parts = status_line.split(" ")
     status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-    return {"status": status, "body": body.decode("utf-8", "replace"), "head": head.decode("ascii", "replace")}
+    return {
+        "status": status,
+        "body": body.decode("utf-8", "replace"),
+        "head": head.decode("ascii", "replace"),
+    }
 
 
 def get(address: str, port: int, target: str, count: int, source: str = "") -> list[dict[str, Any]]:
     results = []
     for _ in range(count):
         started = time.perf_counter()
-        with socket.create_connection((address, port), timeout=5, source_address=(source, 0) if source else None) as sock:
+        with socket.create_connection(
+            (address, port), timeout=5, source_address=(source, 0) if source else None
+        ) as sock:
             sock.sendall(f"GET {target} HTTP/1.0\r\nHost: {address}\r\n\r\n".encode())
             result = _parse(_read_all(sock))
         result["ms"] = round((time.perf_counter() - started) * 1000, 2)
@@ -78,7 +84,9 @@ def claims(address: str, port: int, mode: str, n: int) -> dict[str, Any]:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(0.2)
         for i in range(n):
-            sock.sendto(relay.encode(f"10.77.1.{i + 1}", os.urandom(16), time.time(), key=key), (address, port))
+            sock.sendto(
+                relay.encode(f"10.77.1.{i + 1}", os.urandom(16), time.time(), key=key), (address, port)
+            )
             try:
                 sock.recv(4096)
                 replies += 1
@@ -90,7 +98,9 @@ def claims(address: str, port: int, mode: str, n: int) -> dict[str, Any]:
 def main(argv: list[str]) -> None:
     mode, address, port = argv[0], argv[1], int(argv[2])
     if mode == "get":
-        out: Any = get(address, port, argv[3], int(argv[4]) if len(argv) > 4 else 1, argv[5] if len(argv) > 5 else "")
+        out: Any = get(
+            address, port, argv[3], int(argv[4]) if len(argv) > 4 else 1, argv[5] if len(argv) > 5 else ""
+        )
     elif mode == "silent":
         out = silent(address, port, int(argv[3]), float(argv[4]))
     else:

@@ -33,14 +33,28 @@ from types import FrameType
 
 BODY = "10.77.0.12 10.77.0.10"
 REASON = "LDM_LB_ALGORITHM: unknown algorithm 'fastest'"
-MODES = ("good", "http11", "garbage", "huge", "drip", "dollar", "semicolon", "backtick", "newline",
-         "unterminated", "reason400", "silent")  # fmt: skip
+MODES = (
+    "good",
+    "http11",
+    "garbage",
+    "huge",
+    "drip",
+    "dollar",
+    "semicolon",
+    "backtick",
+    "newline",
+    "unterminated",
+    "reason400",
+    "silent",
+)
 _record_lock = threading.Lock()
 
 
 def _ok(body: bytes, version: str = "1.0") -> bytes:
-    head = (f"HTTP/{version} 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")  # fmt: skip
+    head = (
+        f"HTTP/{version} 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
     return head.encode() + body
 
 

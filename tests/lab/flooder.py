@@ -22,9 +22,22 @@ TYPE = "_ltsp._tcp.local."
 _TYPE_A, _TYPE_PTR, _TYPE_TXT, _TYPE_SRV, _CLASS_IN = 1, 12, 16, 33, 1
 _FLAGS_QR_RESPONSE, _FLAGS_AA = 0x8000, 0x0400
 PER_PACKET = 8
-TEMPTING = txt.encode_rdata(txt.encode(ServerRecord(
-    server_id="bogus", cpus=64, load_per_cpu=0.0, mem_percent=1, swapping=False, sessions=0, pending=0,
-    capacity=64, state=ServerState.UP, query_port=377)))  # fmt: skip
+TEMPTING = txt.encode_rdata(
+    txt.encode(
+        ServerRecord(
+            server_id="bogus",
+            cpus=64,
+            load_per_cpu=0.0,
+            mem_percent=1,
+            swapping=False,
+            sessions=0,
+            pending=0,
+            capacity=64,
+            state=ServerState.UP,
+            query_port=377,
+        )
+    )
+)
 
 
 def packets(query_id: int, address: bytes, count: int) -> list[bytes]:
@@ -45,8 +58,11 @@ def main(address: str, count: int) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("224.0.0.251", 5353))
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                    struct.pack("4s4s", socket.inet_aton("224.0.0.251"), socket.inet_aton(address)))  # fmt: skip
+    sock.setsockopt(
+        socket.IPPROTO_IP,
+        socket.IP_ADD_MEMBERSHIP,
+        struct.pack("4s4s", socket.inet_aton("224.0.0.251"), socket.inet_aton(address)),
+    )
     reply = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     reply.bind((address, 0))
     print("ready", flush=True)

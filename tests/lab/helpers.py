@@ -31,9 +31,18 @@ def wait_until(check: Callable[[], T], timeout_s: float, what: str, interval_s: 
 
 def load(cpus: int = 4, load1: float = 0.0, sessions: int = 0, swapping: bool = False) -> Load:
     """A load reading with plain memory figures."""
-    return Load(cpus=cpus, load1=load1, load5=load1, load15=load1, mem_total_kib=8 * GIB_KIB,
-                mem_available_kib=6 * GIB_KIB, swap_total_kib=GIB_KIB, swap_used_kib=0, swapping=swapping,
-                sessions=sessions)  # fmt: skip
+    return Load(
+        cpus=cpus,
+        load1=load1,
+        load5=load1,
+        load15=load1,
+        mem_total_kib=8 * GIB_KIB,
+        mem_available_kib=6 * GIB_KIB,
+        swap_total_kib=GIB_KIB,
+        swap_used_kib=0,
+        swapping=swapping,
+        sessions=sessions,
+    )
 
 
 def start_browser(lab: Lab, host: str = "client") -> LabProcess:
@@ -68,11 +77,15 @@ def hosts_line(lab: Lab, host: str = "client") -> list[str]:
     return line.split(" ") if line else []
 
 
-def udp_probe(lab: Lab, host: str, address: str, payloads: list[bytes], port: int = 377,
-              timeout_s: float = 0.5) -> list[dict[str, Any]]:  # fmt: skip
+def udp_probe(
+    lab: Lab, host: str, address: str, payloads: list[bytes], port: int = 377, timeout_s: float = 0.5
+) -> list[dict[str, Any]]:
     """Send `payloads` from `host` to address:port; each result has "sent" and "reply" (hex or None)."""
-    proc = lab.run(host, [sys.executable, PROBE, "udp", address, str(port), str(timeout_s),
-                          *[p.hex() for p in payloads]], timeout_s=60)  # fmt: skip
+    proc = lab.run(
+        host,
+        [sys.executable, PROBE, "udp", address, str(port), str(timeout_s), *[p.hex() for p in payloads]],
+        timeout_s=60,
+    )
     result: list[dict[str, Any]] = json.loads(proc.stdout)
     return result
 

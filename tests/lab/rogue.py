@@ -28,8 +28,18 @@ from ltsp_mesh.core.record import ServerRecord, ServerState
 from ltsp_mesh.core.trust import signed_reply, signing
 
 TYPE = "_ltsp._tcp.local."
-TEMPTING = ServerRecord(server_id="rogue0000", cpus=64, load_per_cpu=0.0, mem_percent=1, swapping=False,
-                        sessions=0, pending=0, capacity=64, state=ServerState.UP, query_port=377)  # fmt: skip
+TEMPTING = ServerRecord(
+    server_id="rogue0000",
+    cpus=64,
+    load_per_cpu=0.0,
+    mem_percent=1,
+    swapping=False,
+    sessions=0,
+    pending=0,
+    capacity=64,
+    state=ServerState.UP,
+    query_port=377,
+)
 
 
 def _ask(genuine: str, request: load_query.Request) -> bytes:
@@ -82,14 +92,19 @@ async def main(mode: str, address: str, genuine: str) -> None:
     properties = txt.encode(TEMPTING)
     captured = b""
     if mode == "own-key":
-        properties = signing.sign_txt(properties, instance=instance, host=host, ssh_port=22, key=key, now=time.time())
+        properties = signing.sign_txt(
+            properties, instance=instance, host=host, ssh_port=22, key=key, now=time.time()
+        )
     elif mode in ("replay", "relay"):
         properties = await _genuine_txt(aiozc, genuine)
         captured = _ask(genuine, load_query.Request(load_query.Op.STATS, os.urandom(16)))
     loop = asyncio.get_running_loop()
-    await loop.create_datagram_endpoint(lambda: Responder(mode, key, genuine, captured), local_addr=(address, 377))
-    info = ServiceInfo(TYPE, instance, port=22, properties=properties, server=host,
-                       addresses=[socket.inet_aton(address)])  # fmt: skip
+    await loop.create_datagram_endpoint(
+        lambda: Responder(mode, key, genuine, captured), local_addr=(address, 377)
+    )
+    info = ServiceInfo(
+        TYPE, instance, port=22, properties=properties, server=host, addresses=[socket.inet_aton(address)]
+    )
     await aiozc.async_register_service(info)
     print("ready", flush=True)
     stop = asyncio.Event()

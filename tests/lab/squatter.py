@@ -16,15 +16,31 @@ import sys
 from zeroconf import IPVersion, ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
 
-LTSP_TXT = {b"v": b"1", b"id": b"silent0", b"cpu": b"8", b"load": b"0.00", b"mem": b"1", b"swap": b"0",
-            b"ses": b"0", b"pend": b"0", b"cap": b"64", b"st": b"up", b"q": b"377"}  # fmt: skip
+LTSP_TXT = {
+    b"v": b"1",
+    b"id": b"silent0",
+    b"cpu": b"8",
+    b"load": b"0.00",
+    b"mem": b"1",
+    b"swap": b"0",
+    b"ses": b"0",
+    b"pend": b"0",
+    b"cap": b"64",
+    b"st": b"up",
+    b"q": b"377",
+}
 
 
 async def main(address: str, instance: str, ltsp_txt: bool) -> None:
     aiozc = AsyncZeroconf(interfaces=[address], ip_version=IPVersion.V4Only)
-    info = ServiceInfo("_ltsp._tcp.local.", f"{instance}._ltsp._tcp.local.", port=22,
-                       properties=LTSP_TXT if ltsp_txt else {b"v": b"1"}, server=f"{instance}.local.",
-                       addresses=[socket.inet_aton(address)])  # fmt: skip
+    info = ServiceInfo(
+        "_ltsp._tcp.local.",
+        f"{instance}._ltsp._tcp.local.",
+        port=22,
+        properties=LTSP_TXT if ltsp_txt else {b"v": b"1"},
+        server=f"{instance}.local.",
+        addresses=[socket.inet_aton(address)],
+    )
     await aiozc.async_register_service(info)
     print("registered", flush=True)
     stop = asyncio.Event()

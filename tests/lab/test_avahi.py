@@ -16,7 +16,9 @@ pytestmark = pytest.mark.lab
 @pytest.fixture(scope="module")
 def lab(module_lab_factory: LabFactory) -> Lab:
     """Two ltsp-mesh servers, an old box announced only by an Avahi static service, a client."""
-    require_tools("avahi-daemon", "avahi-browse", "dbus-daemon", "unshare", debian="avahi-daemon avahi-utils dbus")
+    require_tools(
+        "avahi-daemon", "avahi-browse", "dbus-daemon", "unshare", debian="avahi-daemon avahi-utils dbus"
+    )
     lab = module_lab_factory(["s1", "s2", "oldbox", "client"])
     wait_ready(lab, [start_server(lab, "s1", load(sessions=3)), start_server(lab, "s2", load(sessions=1))])
     Avahi(lab, "oldbox", static_name="oldbox")

@@ -34,7 +34,9 @@ def lab(module_lab_factory: LabFactory) -> Lab:
     return lab
 
 
-def ask(lab: Lab, target: str = HOSTS, *, host: str = "client", broker: str = "s1", count: int = 1) -> list[dict[str, Any]]:
+def ask(
+    lab: Lab, target: str = HOSTS, *, host: str = "client", broker: str = "s1", count: int = 1
+) -> list[dict[str, Any]]:
     proc = lab.run(host, [sys.executable, CLIENT, "get", lab.address(broker), str(PORT), target, str(count)])
     answers: list[dict[str, Any]] = json.loads(proc.stdout)
     return answers
@@ -72,9 +74,14 @@ def test_the_json_form_shows_each_server_with_its_status(lab: Lab) -> None:
 
 @pytest.mark.parametrize(
     ("query", "says"),
-    [("LDM_LB_ALGORITHM=fastest", "LDM_LB_ALGORITHM='fastest'"), ("LDM_LB_MAX_LOAD=abc", "LDM_LB_MAX_LOAD='abc'"),
-     ("LDM_LB_HOSTS=-1", "LDM_LB_HOSTS='-1'"), ("mac=nope", "not a MAC"), ("LDM_LB_TRUST=any", "not a parameter")],
-)  # fmt: skip
+    [
+        ("LDM_LB_ALGORITHM=fastest", "LDM_LB_ALGORITHM='fastest'"),
+        ("LDM_LB_MAX_LOAD=abc", "LDM_LB_MAX_LOAD='abc'"),
+        ("LDM_LB_HOSTS=-1", "LDM_LB_HOSTS='-1'"),
+        ("mac=nope", "not a MAC"),
+        ("LDM_LB_TRUST=any", "not a parameter"),
+    ],
+)
 def test_a_bad_parameter_gets_a_400_with_a_one_line_reason(lab: Lab, query: str, says: str) -> None:
     (answer,) = ask(lab, f"{HOSTS}?{query}")
     assert answer["status"] == 400 and says in answer["body"] and answer["body"].count("\n") == 1
@@ -118,7 +125,9 @@ def test_a_non_member_cannot_claim_for_other_clients(lab: Lab, mode: str) -> Non
 
 
 def test_silent_clients_cannot_hold_the_broker(lab: Lab) -> None:
-    proc = lab.run("rogue", [sys.executable, CLIENT, "silent", lab.address("s1"), str(PORT), "8", "4"], timeout_s=30)
+    proc = lab.run(
+        "rogue", [sys.executable, CLIENT, "silent", lab.address("s1"), str(PORT), "8", "4"], timeout_s=30
+    )
     result = json.loads(proc.stdout)
     assert result["real"]["status"] == 503  # the ninth connection from one address is refused
     assert result["silent"] == [408] * 8  # each silent one is answered and closed after the read timeout
@@ -155,7 +164,9 @@ def test_a_killed_server_is_never_listed_and_the_others_are(make_lab: LabFactory
     lab.stop(servers["s3"], signal.SIGKILL)
     time.sleep(FRESH_S + 0.3)
     for answer in ask(lab, count=20):
-        assert answer["status"] == 200 and sorted(answer["body"].split()) == sorted([lab.address("s1"), lab.address("s2")])
+        assert answer["status"] == 200 and sorted(answer["body"].split()) == sorted(
+            [lab.address("s1"), lab.address("s2")]
+        )
 
 
 def test_a_broker_that_sees_no_live_server_says_so_with_a_503(make_lab: LabFactory) -> None:
@@ -172,10 +183,20 @@ def _second_nic(lab: Lab, host: str, address: str) -> None:
     """Give `host` an eth1 with `address`/24 on the lab's bridge: a server with two NICs."""
     index = list(lab.hosts).index(host) + 1
     outer, inner = f"{lab.prefix}-n{index}", f"{lab.prefix}-n{index}p"
-    _ip("-batch", "-", stdin=f"link add {outer} type veth peer name {inner}\nlink set {inner} netns {lab.netns(host)}\n"
-        f"link set {outer} master {lab.bridge} up\n")
-    _ip("-n", lab.netns(host), "-batch", "-", stdin=f"link set {inner} name eth1\nlink set eth1 addrgenmode none\n"
-        f"addr add {address}/24 dev eth1\nlink set eth1 up\n")
+    _ip(
+        "-batch",
+        "-",
+        stdin=f"link add {outer} type veth peer name {inner}\nlink set {inner} netns {lab.netns(host)}\n"
+        f"link set {outer} master {lab.bridge} up\n",
+    )
+    _ip(
+        "-n",
+        lab.netns(host),
+        "-batch",
+        "-",
+        stdin=f"link set {inner} name eth1\nlink set eth1 addrgenmode none\n"
+        f"addr add {address}/24 dev eth1\nlink set eth1 up\n",
+    )
 
 
 def test_each_server_is_handed_out_with_its_address_on_the_clients_subnet(make_lab: LabFactory) -> None:
@@ -184,11 +205,16 @@ def test_each_server_is_handed_out_with_its_address_on_the_clients_subnet(make_l
     for host, address in second.items():
         _second_nic(lab, host, address)
     _ip("-n", lab.netns("client"), "addr", "add", "10.78.0.30/24", "dev", "eth0")
-    servers = [start_server(lab, h, load(), args=["--interface", "eth1"] if h in second else []) for h in ("s1", "s2", "s3")]
+    servers = [
+        start_server(lab, h, load(), args=["--interface", "eth1"] if h in second else [])
+        for h in ("s1", "s2", "s3")
+    ]
     wait_ready(lab, servers)
 
     def hosts_from(broker_address: str, source: str) -> list[str]:
-        proc = lab.run("client", [sys.executable, CLIENT, "get", broker_address, str(PORT), HOSTS, "1", source])
+        proc = lab.run(
+            "client", [sys.executable, CLIENT, "get", broker_address, str(PORT), HOSTS, "1", source]
+        )
         (answer,) = json.loads(proc.stdout)
         assert answer["status"] == 200, answer
         return sorted(answer["body"].split())

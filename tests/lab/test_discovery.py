@@ -23,7 +23,10 @@ SERVERS = ("s1", "s2", "s3")
 def lab(module_lab_factory: LabFactory) -> Lab:
     """s1..s3 serving (every lab host is a clone: same host name, same machine-id), a client."""
     lab = module_lab_factory([*SERVERS, "client"])
-    procs = [start_server(lab, host, load(cpus=4, sessions=i), sample_interval_s=0.5) for i, host in enumerate(SERVERS)]
+    procs = [
+        start_server(lab, host, load(cpus=4, sessions=i), sample_interval_s=0.5)
+        for i, host in enumerate(SERVERS)
+    ]
     wait_ready(lab, procs)
     return lab
 
@@ -152,8 +155,10 @@ def test_status_prints_a_table_with_a_row_per_server(lab: Lab) -> None:
 
 
 def test_status_watch_redraws_until_its_count(lab: Lab) -> None:
-    proc = lab.run("client", mesh_argv("status", "--interface", "eth0", "--watch", "--interval", "0.5",
-                                       "--count", "3", "--json"))  # fmt: skip
+    proc = lab.run(
+        "client",
+        mesh_argv("status", "--interface", "eth0", "--watch", "--interval", "0.5", "--count", "3", "--json"),
+    )
     snapshots = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(snapshots) == 3
     assert all(len(s["servers"]) == 3 for s in snapshots)

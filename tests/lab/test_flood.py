@@ -44,7 +44,9 @@ def lab(module_lab_factory: LabFactory) -> Lab:
 
 def test_ten_thousand_bogus_services_keep_memory_bounded_and_real_servers_found(lab: Lab) -> None:
     baseline, baseline_kib = _hosts_with_memory(lab, LDM_LB_TRUST="known-hosts")
-    flooder = lab.spawn("flood", [sys.executable, FLOODER, lab.address("flood"), str(BOGUS)], log_name="flooder")
+    flooder = lab.spawn(
+        "flood", [sys.executable, FLOODER, lab.address("flood"), str(BOGUS)], log_name="flooder"
+    )
     lab.wait_for_log(flooder, "ready", 10)
     try:
         for trust_setting in ("known-hosts", "any"):
@@ -54,7 +56,9 @@ def test_ten_thousand_bogus_services_keep_memory_bounded_and_real_servers_found(
             assert counters["mdns_records_over_limit"] > 0  # the flood arrived and hit the cap
             # The bound: at most MAX_RECORDS_PER_SOURCE records kept from the flooder, MAX_RECORDS
             # in all; a few MB over the run without a flood, not the hundreds 40,000 records take.
-            assert flooded_kib - baseline_kib < 16 * 1024, f"{trust_setting}: {flooded_kib} KiB vs {baseline_kib}"
+            assert flooded_kib - baseline_kib < 16 * 1024, (
+                f"{trust_setting}: {flooded_kib} KiB vs {baseline_kib}"
+            )
     finally:
         lab.stop(flooder)
     assert MAX_RECORDS_PER_SOURCE * 4 <= MAX_RECORDS  # several flooders still leave room
@@ -63,7 +67,9 @@ def test_ten_thousand_bogus_services_keep_memory_bounded_and_real_servers_found(
 
 def test_a_source_hammering_the_query_port_is_rate_limited_and_others_still_answered(lab: Lab) -> None:
     request = load_query.encode_request(load_query.Request(load_query.Op.STATS, b"n" * 16))
-    proc = lab.run("flood", [sys.executable, PROBE, "burst", lab.address("s1"), "377", "0.5", "2000", request.hex()])
+    proc = lab.run(
+        "flood", [sys.executable, PROBE, "burst", lab.address("s1"), "377", "0.5", "2000", request.hex()]
+    )
     answered = json.loads(proc.stdout)["replies"]
     assert 10 <= answered <= 40  # the burst of 20 (and what 10 a second earns meanwhile), of 2000 sent
     honest = udp_probe(lab, "client", lab.address("s1"), [request])

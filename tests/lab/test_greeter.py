@@ -29,8 +29,11 @@ def lab(module_lab_factory: LabFactory) -> Lab:
 @pytest.fixture(scope="module")
 def feeder(lab: Lab) -> Iterator[tuple[str, LabProcess]]:
     queue = f"ltsp-mesh-{lab.prefix}"
-    proc = lab.spawn("client", mesh_argv("feed", "--mqueue", queue, "--interval", "1", "--interface", "eth0"),
-                     log_name="feed")  # fmt: skip
+    proc = lab.spawn(
+        "client",
+        mesh_argv("feed", "--mqueue", queue, "--interval", "1", "--interface", "eth0"),
+        log_name="feed",
+    )
     yield queue, proc
     lab.stop(proc)
 
@@ -56,8 +59,11 @@ def test_the_feed_publishes_the_ranked_list_with_statuses(lab: Lab, feeder: tupl
 
 def test_the_feed_removes_its_queue_when_stopped(lab: Lab) -> None:
     queue = f"ltsp-mesh-{lab.prefix}-x"
-    proc = lab.spawn("client", mesh_argv("feed", "--mqueue", queue, "--interval", "1", "--interface", "eth0"),
-                     log_name="feed-x")  # fmt: skip
+    proc = lab.spawn(
+        "client",
+        mesh_argv("feed", "--mqueue", queue, "--interval", "1", "--interface", "eth0"),
+        log_name="feed-x",
+    )
     wait_until(lambda: _read(queue), 10, "a message in the queue")
     assert lab.stop(proc) == 0
     with pytest.raises(FileNotFoundError):
@@ -104,7 +110,9 @@ def test_enter_logs_in_to_the_recommended_server(lab: Lab, chooser: tuple[Tmux, 
     selected = next(line for line in screen.splitlines() if line.startswith(">"))
     assert " * " in selected  # the recommended server is marked and selected
     tmux.keys("Enter")
-    result = wait_until(lambda: out.exists() and "exit=" in out.read_text() and out.read_text(), 5, "the choice")
+    result = wait_until(
+        lambda: out.exists() and "exit=" in out.read_text() and out.read_text(), 5, "the choice"
+    )
     address = next(w for w in selected.split() if w.startswith("10.77."))
     assert result.splitlines() == [address, "exit=0"]
 
@@ -114,7 +122,9 @@ def test_a_digit_picks_that_line(lab: Lab, chooser: tuple[Tmux, Path]) -> None:
     screen = wait_until(lambda: _shown(tmux, lab), 15, "both servers on the chooser's screen")
     second = next(line for line in screen.splitlines() if line[2:4].strip() == "2")
     tmux.keys("2")
-    result = wait_until(lambda: out.exists() and "exit=" in out.read_text() and out.read_text(), 5, "the choice")
+    result = wait_until(
+        lambda: out.exists() and "exit=" in out.read_text() and out.read_text(), 5, "the choice"
+    )
     assert result.splitlines() == [next(w for w in second.split() if w.startswith("10.77.")), "exit=0"]
 
 
@@ -122,5 +132,7 @@ def test_q_leaves_without_a_choice(lab: Lab, chooser: tuple[Tmux, Path]) -> None
     tmux, out = chooser
     wait_until(lambda: _shown(tmux, lab), 15, "both servers on the chooser's screen")
     tmux.keys("q")
-    result = wait_until(lambda: out.exists() and "exit=" in out.read_text() and out.read_text(), 5, "the exit")
+    result = wait_until(
+        lambda: out.exists() and "exit=" in out.read_text() and out.read_text(), 5, "the exit"
+    )
     assert result.splitlines() == ["exit=130"]

@@ -104,18 +104,25 @@ def test_the_load_balancer_pick_goes_first_when_it_is_live(lab: Lab, tmp_path: P
     site = tmp_path / "www"
     site.mkdir()
     (site / "lb").write_text(lab.address("s3") + "\n")
-    web = lab.spawn("lb", [sys.executable, "-m", "http.server", "--bind", lab.address("lb"), "8008",
-                           "--directory", str(site)], log_name="www")  # fmt: skip
+    web = lab.spawn(
+        "lb",
+        [sys.executable, "-m", "http.server", "--bind", lab.address("lb"), "8008", "--directory", str(site)],
+        log_name="www",
+    )
     try:
         wait_until(lambda: "Serving HTTP" in web.log_text(), 10, "the web server")
         url = f"http://{lab.address('lb')}:8008/lb"
         for _ in range(3):
-            assert ldm_split(run_hook(lab, _env(lab, tmp_path, LDM_LB_LOADBALANCER_URL=url))[0])[0] == lab.address("s3")
+            assert ldm_split(run_hook(lab, _env(lab, tmp_path, LDM_LB_LOADBALANCER_URL=url))[0])[
+                0
+            ] == lab.address("s3")
     finally:
         lab.stop(web)
 
 
-def test_when_nothing_answers_the_hook_prints_the_last_good_list(make_lab: LabFactory, tmp_path: Path) -> None:
+def test_when_nothing_answers_the_hook_prints_the_last_good_list(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
     lab = make_lab(["s1", "client"])
     server = start_server(lab, "s1", load())
     wait_ready(lab, [server])
@@ -144,10 +151,14 @@ def test_a_corrupt_cache_is_ignored_and_replaced(make_lab: LabFactory, tmp_path:
     assert ldm_split(run_hook(lab, env)[0]) == [lab.address("s1")]
 
 
-def test_with_silent_servers_the_fallback_comes_within_the_deadline(make_lab: LabFactory, tmp_path: Path) -> None:
+def test_with_silent_servers_the_fallback_comes_within_the_deadline(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
     lab = make_lab(["ghost1", "ghost2", "client"])
     for ghost in ("ghost1", "ghost2"):
-        proc = lab.spawn(ghost, [sys.executable, SQUATTER, lab.address(ghost), ghost, "--ltsp-txt"], log_name=ghost)
+        proc = lab.spawn(
+            ghost, [sys.executable, SQUATTER, lab.address(ghost), ghost, "--ltsp-txt"], log_name=ghost
+        )
         lab.wait_for_log(proc, "registered", 15)
     env = _env(lab, tmp_path, SERVER="10.77.0.250", LDM_LB_TIMEOUT_MS="400")
     for _ in range(3):
@@ -159,8 +170,10 @@ def test_with_silent_servers_the_fallback_comes_within_the_deadline(make_lab: La
 
 def test_hosts_reads_the_clients_own_lts_conf_section(lab: Lab, tmp_path: Path) -> None:
     conf = tmp_path / "lts.conf"
-    conf.write_text(f"[default]\n  LDM_LB_HOSTS = 3\n[{lab.mac('client')}]\n  LIKE = oneserver\n"
-                    "[oneserver]\n  LDM_LB_HOSTS = 1\n  LDM_LB_ALGORITHM = mac-hash\n")  # fmt: skip
+    conf.write_text(
+        f"[default]\n  LDM_LB_HOSTS = 3\n[{lab.mac('client')}]\n  LIKE = oneserver\n"
+        "[oneserver]\n  LDM_LB_HOSTS = 1\n  LDM_LB_ALGORITHM = mac-hash\n"
+    )
     proc = lab.run("client", mesh_argv("hosts", "--interface", "eth0", "--lts-conf", str(conf)))
     assert len(proc.stdout.split()) == 1
     other = lab.run("client2", mesh_argv("hosts", "--interface", "eth0", "--lts-conf", str(conf)))
@@ -169,7 +182,9 @@ def test_hosts_reads_the_clients_own_lts_conf_section(lab: Lab, tmp_path: Path) 
 
 def test_status_shows_silent_servers_as_down_and_exits_4(make_lab: LabFactory) -> None:
     lab = make_lab(["ghost1", "s1", "client"])
-    ghost = lab.spawn("ghost1", [sys.executable, SQUATTER, lab.address("ghost1"), "ghost1", "--ltsp-txt"], log_name="g")
+    ghost = lab.spawn(
+        "ghost1", [sys.executable, SQUATTER, lab.address("ghost1"), "ghost1", "--ltsp-txt"], log_name="g"
+    )
     lab.wait_for_log(ghost, "registered", 15)
     wait_ready(lab, [start_server(lab, "s1", load())])
     proc = lab.run("client", mesh_argv("status", "--interface", "eth0", "--json"), check=False)

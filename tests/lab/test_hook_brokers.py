@@ -37,7 +37,9 @@ DEADLINE_S, SLACK_S = 0.400, 0.100
 def _require_tools() -> None:
     missing = lab_chroot.missing_tools(FLAVOURS)
     if missing:
-        require_tools(*missing, debian="busybox-static dash netcat-openbsd coreutils bsdutils util-linux libc-bin")
+        require_tools(
+            *missing, debian="busybox-static dash netcat-openbsd coreutils bsdutils util-linux libc-bin"
+        )
 
 
 class Site:
@@ -48,8 +50,9 @@ class Site:
 
     def hook(self, flavour: str, path: str = lab_chroot.HOOK_IN_ROOT, **env: str) -> tuple[list[str], float]:
         """Run the installed hook as LDM does; return what LDM makes of its line, and its wall time."""
-        run = lab_chroot.run_hook(self.lab, "client", self.roots[flavour],
-                                  {"SERVER": self.lab.address("s1"), **env}, path=path)  # fmt: skip
+        run = lab_chroot.run_hook(
+            self.lab, "client", self.roots[flavour], {"SERVER": self.lab.address("s1"), **env}, path=path
+        )
         assert run.returncode == 0 and run.stdout.endswith("\n") and run.stdout.count("\n") == 1, run
         line = run.stdout[:-1]
         return (line.split(" ") if line else []), run.wall_s
@@ -88,15 +91,26 @@ def flavour(request: pytest.FixtureRequest, site: Site) -> str:
 
 
 @pytest.mark.parametrize("path", ["/" + p for p in hook_install.HOOK_PATHS])
-def test_the_installed_hook_at_both_ldm_paths_prints_every_live_server(site: Site, flavour: str, path: str) -> None:
+def test_the_installed_hook_at_both_ldm_paths_prints_every_live_server(
+    site: Site, flavour: str, path: str
+) -> None:
     hosts, _ = site.hook(flavour, path)
     assert sorted(hosts) == sorted(site.address(*SERVERS))
 
 
 def test_the_hook_prints_the_order_its_algorithm_gives(site: Site, flavour: str) -> None:
     mac = site.lab.mac("client")  # what the hook reads from the client's /sys
-    proc = site.lab.run("client", [sys.executable, CLIENT, "get", site.lab.address("s1"), "378",
-                                   f"/ltsp-mesh/v1/hosts?mac={mac}&LDM_LB_ALGORITHM=mac-hash"])  # fmt: skip
+    proc = site.lab.run(
+        "client",
+        [
+            sys.executable,
+            CLIENT,
+            "get",
+            site.lab.address("s1"),
+            "378",
+            f"/ltsp-mesh/v1/hosts?mac={mac}&LDM_LB_ALGORITHM=mac-hash",
+        ],
+    )
     (direct,) = json.loads(proc.stdout)
     hosts, _ = site.hook(flavour, LDM_LB_ALGORITHM="mac-hash")
     assert hosts == direct["body"].split()
@@ -126,7 +140,9 @@ def test_a_killed_server_is_never_printed(fragile_site: Site) -> None:
             assert sorted(hosts) == sorted(fragile_site.address("s1", "s2"))
 
 
-def test_with_the_boot_servers_daemon_killed_a_broker_from_the_last_good_list_answers(fragile_site: Site) -> None:
+def test_with_the_boot_servers_daemon_killed_a_broker_from_the_last_good_list_answers(
+    fragile_site: Site,
+) -> None:
     for flavour in FLAVOURS:
         fragile_site.hook(flavour)  # a first boot: the last good list names all three
     fragile_site.lab.stop(fragile_site.servers["s1"], signal.SIGKILL)
@@ -137,7 +153,9 @@ def test_with_the_boot_servers_daemon_killed_a_broker_from_the_last_good_list_an
         assert wall_s < DEADLINE_S + SLACK_S
 
 
-def test_with_every_broker_dead_the_last_good_list_then_the_fallback_within_the_deadline(fragile_site: Site) -> None:
+def test_with_every_broker_dead_the_last_good_list_then_the_fallback_within_the_deadline(
+    fragile_site: Site,
+) -> None:
     for flavour in FLAVOURS:
         fragile_site.hook(flavour)
     for server in fragile_site.servers.values():

@@ -32,15 +32,28 @@ FALLBACK = "10.77.0.99"
 DOWN = "10.77.0.250"  # no host has it: packets to it vanish, as to a switched-off server
 TIMEOUT_S = 0.400  # LDM_LB_TIMEOUT_MS's default
 SLACK_S = 0.100  # what the hook may take past its deadline, ip netns exec and chroot included
-ROGUE_MODES = ("garbage", "huge", "drip", "dollar", "semicolon", "backtick", "newline", "unterminated",
-               "reason400", "silent")  # fmt: skip
+ROGUE_MODES = (
+    "garbage",
+    "huge",
+    "drip",
+    "dollar",
+    "semicolon",
+    "backtick",
+    "newline",
+    "unterminated",
+    "reason400",
+    "silent",
+)
 
 
 def _require_tools() -> None:
     missing = lab_chroot.missing_tools()
     if missing:
-        require_tools(*missing, debian="busybox-static dash netcat-openbsd netcat-traditional coreutils bsdutils "
-                      "util-linux libc-bin")  # fmt: skip
+        require_tools(
+            *missing,
+            debian="busybox-static dash netcat-openbsd netcat-traditional coreutils bsdutils "
+            "util-linux libc-bin",
+        )
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +130,21 @@ def broker(lab: Lab, tmp_path: Path) -> Iterator[StartBroker]:
 
     def start(host: str, mode: str = "good", body: str = BODY) -> FakeBroker:
         record = tmp_path / f"{host}-{len(started)}.requests"
-        proc = lab.spawn(host, [sys.executable, FAKE_BROKER, lab.address(host), "378", mode, "--body", body,
-                                "--record", str(record)], log_name=f"fake-{host}-{len(started)}")  # fmt: skip
+        proc = lab.spawn(
+            host,
+            [
+                sys.executable,
+                FAKE_BROKER,
+                lab.address(host),
+                "378",
+                mode,
+                "--body",
+                body,
+                "--record",
+                str(record),
+            ],
+            log_name=f"fake-{host}-{len(started)}",
+        )
         fake = FakeBroker(proc, lab.address(host), record)
         started.append(fake)
         lab.wait_for_log(proc, "ready", 15)
@@ -154,7 +180,9 @@ def test_prints_the_brokers_line(lab: Lab, root: ClientRoot, broker: StartBroker
 
 def test_the_older_ldm_path_runs_the_same_hook(lab: Lab, root: ClientRoot, broker: StartBroker) -> None:
     server = broker("b1")
-    result = lab_chroot.run_hook(lab, "client", root, {"SERVER": server.address}, path="/usr/lib/ltsp/get_hosts")
+    result = lab_chroot.run_hook(
+        lab, "client", root, {"SERVER": server.address}, path="/usr/lib/ltsp/get_hosts"
+    )
     assert (result.returncode, result.stdout) == (0, BODY + "\n")
 
 
@@ -163,14 +191,29 @@ def test_an_http_1_1_answer_is_taken_too(lab: Lab, root: ClientRoot, broker: Sta
     assert run(lab, root, SERVER=server.address)[0] == BODY.split(" ")
 
 
-def test_the_request_carries_the_settings_and_the_mac(lab: Lab, root: ClientRoot, broker: StartBroker) -> None:
+def test_the_request_carries_the_settings_and_the_mac(
+    lab: Lab, root: ClientRoot, broker: StartBroker
+) -> None:
     server = broker("b1")
-    run(lab, root, SERVER=server.address, LDM_LB_ALGORITHM="mac-hash", LDM_LB_MAX_LOAD="1.5",
-        LDM_LB_MAX_RESPONSE_MS="300", LDM_LB_IGNORE_SWAPPING="N", LDM_LB_HOSTS="2", LDM_LB_TRUST="any")  # fmt: skip
-    query = (f"mac={lab.mac('client')}&LDM_LB_ALGORITHM=mac-hash&LDM_LB_MAX_LOAD=1.5&LDM_LB_MAX_RESPONSE_MS=300"
-             "&LDM_LB_IGNORE_SWAPPING=N&LDM_LB_HOSTS=2")  # fmt: skip
-    request = (f"GET /ltsp-mesh/v1/hosts?{query} HTTP/1.0\r\nHost: {server.address}\r\n"
-               "User-Agent: ltsp-mesh-get_hosts/1\r\n\r\n")  # fmt: skip
+    run(
+        lab,
+        root,
+        SERVER=server.address,
+        LDM_LB_ALGORITHM="mac-hash",
+        LDM_LB_MAX_LOAD="1.5",
+        LDM_LB_MAX_RESPONSE_MS="300",
+        LDM_LB_IGNORE_SWAPPING="N",
+        LDM_LB_HOSTS="2",
+        LDM_LB_TRUST="any",
+    )
+    query = (
+        f"mac={lab.mac('client')}&LDM_LB_ALGORITHM=mac-hash&LDM_LB_MAX_LOAD=1.5&LDM_LB_MAX_RESPONSE_MS=300"
+        "&LDM_LB_IGNORE_SWAPPING=N&LDM_LB_HOSTS=2"
+    )
+    request = (
+        f"GET /ltsp-mesh/v1/hosts?{query} HTTP/1.0\r\nHost: {server.address}\r\n"
+        "User-Agent: ltsp-mesh-get_hosts/1\r\n\r\n"
+    )
     assert server.requests() == [request]
 
 
@@ -180,10 +223,13 @@ def test_empty_and_none_settings_are_not_sent(lab: Lab, root: ClientRoot, broker
     assert server.requests()[0].startswith(f"GET /ltsp-mesh/v1/hosts?mac={lab.mac('client')} HTTP/1.0\r\n")
 
 
-def test_a_setting_that_cannot_be_valid_skips_the_brokers(lab: Lab, root: ClientRoot, broker: StartBroker,
-                                                          syslog: Syslog) -> None:  # fmt: skip
+def test_a_setting_that_cannot_be_valid_skips_the_brokers(
+    lab: Lab, root: ClientRoot, broker: StartBroker, syslog: Syslog
+) -> None:
     server = broker("b1")
-    hosts, _ = run(lab, root, SERVER=server.address, LDM_LB_ALGORITHM="mac-hash&x=1", LDM_LB_FALLBACK=FALLBACK)
+    hosts, _ = run(
+        lab, root, SERVER=server.address, LDM_LB_ALGORITHM="mac-hash&x=1", LDM_LB_FALLBACK=FALLBACK
+    )
     assert hosts == [FALLBACK]
     assert server.requests() == []
     assert any("LDM_LB_ALGORITHM cannot be valid" in m for m in syslog.messages())
@@ -214,7 +260,9 @@ def test_the_nc_flavour_is_found_and_kept(lab: Lab, root: ClientRoot, broker: St
 
 
 @pytest.mark.parametrize("mode", ROGUE_MODES)
-def test_a_rogue_answer_never_reaches_the_output(lab: Lab, root: ClientRoot, broker: StartBroker, mode: str) -> None:
+def test_a_rogue_answer_never_reaches_the_output(
+    lab: Lab, root: ClientRoot, broker: StartBroker, mode: str
+) -> None:
     server = broker("b1", mode)
     hosts, wall_s = run(lab, root, SERVER=server.address, LDM_LB_FALLBACK=FALLBACK)
     assert hosts == [FALLBACK]
@@ -227,7 +275,9 @@ def test_a_rogue_answer_is_not_remembered(lab: Lab, root: ClientRoot, broker: St
     assert not root.last_good_list.exists()
 
 
-def test_the_reason_of_a_400_is_logged(lab: Lab, root: ClientRoot, broker: StartBroker, syslog: Syslog) -> None:
+def test_the_reason_of_a_400_is_logged(
+    lab: Lab, root: ClientRoot, broker: StartBroker, syslog: Syslog
+) -> None:
     server = broker("b1", "reason400")
     run(lab, root, SERVER=server.address, LDM_LB_FALLBACK=FALLBACK)
     assert any("HTTP 400: LDM_LB_ALGORITHM: unknown algorithm 'fastest'" in m for m in syslog.messages())
@@ -236,31 +286,44 @@ def test_the_reason_of_a_400_is_logged(lab: Lab, root: ClientRoot, broker: Start
 # -- which broker is asked ----------------------------------------------------------------
 
 
-def test_with_server_dead_a_broker_of_ldm_lb_brokers_answers(lab: Lab, root: ClientRoot, broker: StartBroker) -> None:
+def test_with_server_dead_a_broker_of_ldm_lb_brokers_answers(
+    lab: Lab, root: ClientRoot, broker: StartBroker
+) -> None:
     other = broker("b2", body="10.77.0.12")
     hosts, _ = run(lab, root, SERVER=lab.address("b1"), LDM_LB_BROKERS=f"{DOWN} {other.address}")
     assert hosts == ["10.77.0.12"]
 
 
-def test_a_silent_first_broker_leaves_time_for_the_next(lab: Lab, root: ClientRoot, broker: StartBroker) -> None:
+def test_a_silent_first_broker_leaves_time_for_the_next(
+    lab: Lab, root: ClientRoot, broker: StartBroker
+) -> None:
     silent, other = broker("b1", "silent"), broker("b2", body="10.77.0.12")
     hosts, wall_s = run(lab, root, SERVER=silent.address, LDM_LB_BROKERS=other.address)
     assert hosts == ["10.77.0.12"]
     assert wall_s < TIMEOUT_S + SLACK_S, f"took {wall_s * 1000:.0f} ms"
 
 
-def test_a_host_of_the_last_good_list_answers_as_a_broker(lab: Lab, root: ClientRoot, broker: StartBroker) -> None:
+def test_a_host_of_the_last_good_list_answers_as_a_broker(
+    lab: Lab, root: ClientRoot, broker: StartBroker
+) -> None:
     member = broker("b3", body="10.77.0.13 10.77.0.12")
     remember(root, f"{member.address}\n")
     hosts, _ = run(lab, root, SERVER=lab.address("b1"))
     assert hosts == ["10.77.0.13", "10.77.0.12"]
 
 
-def test_brokers_are_asked_in_order_server_brokers_last_good_list(lab: Lab, root: ClientRoot, broker: StartBroker) -> None:
+def test_brokers_are_asked_in_order_server_brokers_last_good_list(
+    lab: Lab, root: ClientRoot, broker: StartBroker
+) -> None:
     first, second, third = (broker(h, "garbage") for h in ("b1", "b2", "b3"))
     remember(root, f"{third.address} {second.address}\n")
-    run(lab, root, SERVER=first.address, LDM_LB_BROKERS=f"{second.address} {first.address}",
-        LDM_LB_TIMEOUT_MS="2000")  # fmt: skip
+    run(
+        lab,
+        root,
+        SERVER=first.address,
+        LDM_LB_BROKERS=f"{second.address} {first.address}",
+        LDM_LB_TIMEOUT_MS="2000",
+    )
     started = sorted((fake.record.stat().st_mtime_ns, fake.address) for fake in (first, second, third))
     assert [address for _, address in started] == [first.address, second.address, third.address]
 
@@ -338,8 +401,9 @@ def test_a_good_answer_logs_nothing(lab: Lab, root: ClientRoot, broker: StartBro
 # -- time and processes -------------------------------------------------------------------
 
 
-def test_with_every_broker_silent_the_fallback_comes_within_the_deadline(lab: Lab, root: ClientRoot,
-                                                                         broker: StartBroker) -> None:  # fmt: skip
+def test_with_every_broker_silent_the_fallback_comes_within_the_deadline(
+    lab: Lab, root: ClientRoot, broker: StartBroker
+) -> None:
     silent = [broker(h, "silent") for h in ("b1", "b2")]
     remember(root, f"{DOWN} {silent[1].address}\n")
     hosts, wall_s = run(lab, root, SERVER=silent[0].address, LDM_LB_BROKERS=f"{DOWN} 10.77.0.251")
@@ -353,8 +417,9 @@ def test_ldm_lb_timeout_ms_sets_the_deadline(lab: Lab, root: ClientRoot, broker:
     assert 0.45 < wall_s < 1.0 + SLACK_S, f"took {wall_s * 1000:.0f} ms"  # half of it for the one broker
 
 
-def test_a_bad_timeout_is_logged_and_the_default_used(lab: Lab, root: ClientRoot, broker: StartBroker,
-                                                      syslog: Syslog) -> None:  # fmt: skip
+def test_a_bad_timeout_is_logged_and_the_default_used(
+    lab: Lab, root: ClientRoot, broker: StartBroker, syslog: Syslog
+) -> None:
     silent = broker("b1", "silent")
     _, wall_s = run(lab, root, SERVER=silent.address, LDM_LB_TIMEOUT_MS="0400ms")
     assert wall_s < TIMEOUT_S + SLACK_S, f"took {wall_s * 1000:.0f} ms"
@@ -366,16 +431,22 @@ def test_no_process_is_left_running(lab: Lab, root: ClientRoot, broker: StartBro
     server = broker("b1", mode)
     for _ in range(5):  # the watchdog's races are short: give them a few chances to show
         run(lab, root, SERVER=server.address, LDM_LB_FALLBACK=FALLBACK)
-        pids = subprocess.run(["ip", "netns", "pids", lab.netns("client")], capture_output=True, text=True,
-                              check=True).stdout.split()  # fmt: skip
-        assert pids == [], [Path(f"/proc/{p}/cmdline").read_bytes() for p in pids if os.path.exists(f"/proc/{p}")]
+        pids = subprocess.run(
+            ["ip", "netns", "pids", lab.netns("client")], capture_output=True, text=True, check=True
+        ).stdout.split()
+        assert pids == [], [
+            Path(f"/proc/{p}/cmdline").read_bytes() for p in pids if os.path.exists(f"/proc/{p}")
+        ]
 
 
 # -- the script itself --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shell", [["dash", "-n"], ["busybox", "sh", "-n"], ["shellcheck", "-s", "sh"]],
-                         ids=["dash", "busybox", "shellcheck"])  # fmt: skip
+@pytest.mark.parametrize(
+    "shell",
+    [["dash", "-n"], ["busybox", "sh", "-n"], ["shellcheck", "-s", "sh"]],
+    ids=["dash", "busybox", "shellcheck"],
+)
 def test_the_hook_parses_and_is_shellcheck_clean(shell: list[str]) -> None:
     require_tools(shell[0], debian="dash busybox-static shellcheck")
     proc = subprocess.run([*shell, str(HOOK)], capture_output=True, text=True, check=False)

@@ -24,10 +24,20 @@ echo merged >> "{image}/merged.log"
 """
 
 
-def _known_hosts(lab: Lab, output: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, object], str]:
+def _known_hosts(
+    lab: Lab, output: Path, *extra: str, env: dict[str, str] | None = None
+) -> tuple[int, dict[str, object], str]:
     assert lab.workdir is not None
-    argv = mesh_argv("known-hosts", "--interface", "eth0", "--output", str(output),
-                     "--ca-file", str(lab.workdir / "site_known_hosts"), *extra)  # fmt: skip
+    argv = mesh_argv(
+        "known-hosts",
+        "--interface",
+        "eth0",
+        "--output",
+        str(output),
+        "--ca-file",
+        str(lab.workdir / "site_known_hosts"),
+        *extra,
+    )
     as_json = lab.run("s1", [*argv, "--json"], env=env, check=False)
     envelope = json.loads(as_json.stdout)
     return as_json.returncode, envelope["data"], envelope.get("error", "")
@@ -47,8 +57,15 @@ def test_new_keys_are_shown_but_written_only_when_accepted(lab: Lab, tmp_path: P
     servers = data["servers"]
     assert isinstance(servers, list)
     assert sorted(s["key"] for s in servers) == ["new", "new"]
-    fingerprints = {subprocess.run(["ssh-keygen", "-lf", str(host_key_path(lab, h)) + ".pub"], capture_output=True,
-                                   text=True, check=True).stdout.split()[1] for h in ("s1", "s2")}  # fmt: skip
+    fingerprints = {
+        subprocess.run(
+            ["ssh-keygen", "-lf", str(host_key_path(lab, h)) + ".pub"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()[1]
+        for h in ("s1", "s2")
+    }
     assert {s["fingerprint"] for s in servers} == fingerprints
 
 
@@ -60,13 +77,17 @@ def test_accepted_keys_are_found_by_ssh_keygen_under_name_and_address(lab: Lab, 
     assert isinstance(servers, list)
     for server in servers:
         for name in server["names"]:
-            found = subprocess.run(["ssh-keygen", "-F", name, "-f", str(output)], capture_output=True, text=True)
+            found = subprocess.run(
+                ["ssh-keygen", "-F", name, "-f", str(output)], capture_output=True, text=True
+            )
             assert found.returncode == 0 and "ssh-ed25519" in found.stdout, name
     again, data, _ = _known_hosts(lab, output, "--accept-new", "--no-update-images")
     assert again == 0 and data["written"] == 0  # nothing twice
 
 
-def test_merged_into_an_image_the_keys_switch_the_clients_to_known_hosts_trust(lab: Lab, tmp_path: Path) -> None:
+def test_merged_into_an_image_the_keys_switch_the_clients_to_known_hosts_trust(
+    lab: Lab, tmp_path: Path
+) -> None:
     source, image, bin_dir = tmp_path / "etc-ltsp", tmp_path / "image", tmp_path / "bin"
     for directory in (source, image / "etc" / "ssh", bin_dir):
         directory.mkdir(parents=True)
@@ -100,18 +121,45 @@ def test_a_changed_key_is_refused_loudly_and_nothing_is_written(lab: Lab, tmp_pa
     assert {s["names"][1]: s["key"] for s in servers}[lab.address("s2")] == "CHANGED"
     assert output.read_text() == before
     assert lab.workdir is not None
-    text = lab.run("s1", mesh_argv("known-hosts", "--interface", "eth0", "--output", str(output), "--ca-file",
-                                   str(lab.workdir / "site_known_hosts"), "--no-update-images"), check=False)  # fmt: skip
+    text = lab.run(
+        "s1",
+        mesh_argv(
+            "known-hosts",
+            "--interface",
+            "eth0",
+            "--output",
+            str(output),
+            "--ca-file",
+            str(lab.workdir / "site_known_hosts"),
+            "--no-update-images",
+        ),
+        check=False,
+    )
     assert text.returncode == 1 and "THE HOST KEY OF" in text.stdout and lab.address("s2") in text.stdout
 
 
-def test_a_key_certified_by_the_site_ca_is_written_without_asking(make_lab: LabFactory, tmp_path: Path) -> None:
+def test_a_key_certified_by_the_site_ca_is_written_without_asking(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
     lab = make_lab(["s1", "s3"])
     assert lab.workdir is not None
     ca = lab.workdir / "host_ca"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ca)], check=True)
-    subprocess.run(["ssh-keygen", "-q", "-s", str(ca), "-I", "s3", "-h", "-n", lab.address("s3"),
-                    str(ensure_host_key(lab, "s3")) + ".pub"], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "ssh-keygen",
+            "-q",
+            "-s",
+            str(ca),
+            "-I",
+            "s3",
+            "-h",
+            "-n",
+            lab.address("s3"),
+            str(ensure_host_key(lab, "s3")) + ".pub",
+        ],
+        check=True,
+    )
     (lab.workdir / "site_known_hosts").write_text(f"@cert-authority * {Path(str(ca) + '.pub').read_text()}")
     wait_ready(lab, [start_server(lab, h, load()) for h in ("s1", "s3")])
     output = tmp_path / "ssh_known_hosts.mesh"
@@ -119,5 +167,7 @@ def test_a_key_certified_by_the_site_ca_is_written_without_asking(make_lab: LabF
     servers = data["servers"]
     assert isinstance(servers, list)
     assert code == 0 and {s["names"][1]: s["key"] for s in servers} == {
-        lab.address("s1"): "new", lab.address("s3"): "vouched by CA"}
+        lab.address("s1"): "new",
+        lab.address("s3"): "vouched by CA",
+    }
     assert lab.address("s3") in output.read_text() and lab.address("s1") not in output.read_text()

@@ -33,15 +33,18 @@ def test_sigterm_sends_goodbyes_that_a_running_browser_sees_at_once(make_lab: La
     procs = {h: start_server(lab, h, load()) for h in ("s1", "s2")}
     wait_ready(lab, list(procs.values()))
     browser = start_browser(lab)
-    wait_until(lambda: sum(e["change"] == "added" for e in events(browser)) >= 2, 10, "both servers in the browser")
+    wait_until(
+        lambda: sum(e["change"] == "added" for e in events(browser)) >= 2, 10, "both servers in the browser"
+    )
     instance = _instance_of(events(browser), lab.address("s2"))
 
     stopped_at = time.time()
     assert lab.stop(procs["s2"], signal.SIGTERM) == 0
     removed = wait_until(
         lambda: [e for e in events(browser) if e["change"] == "removed" and e["instance"] == instance],
-        timeout_s=3, what="the goodbye of s2",
-    )  # fmt: skip
+        timeout_s=3,
+        what="the goodbye of s2",
+    )
     # A browser that missed the goodbye would only notice when the record expires (75 min);
     # "at once" here means well inside a second of the daemon's exit.
     assert removed[0]["at"] - stopped_at < 1.0
@@ -82,13 +85,16 @@ def test_txt_change_reaches_a_running_browser_within_the_rate_limit(make_lab: La
     set_load(lab, "s1", load(sessions=5))
     updated = wait_until(
         lambda: [e for e in events(browser) if e["record"] and e["record"]["sessions"] == 5],
-        timeout_s=15, what="the new session count in TXT",
-    )  # fmt: skip
+        timeout_s=15,
+        what="the new session count in TXT",
+    )
     # At most one update per 6 s: the change may wait for the registration's slot to pass.
     assert updated[0]["at"] - changed_at < 60 / MAX_UPDATES_PER_MINUTE + 2
 
 
-def test_txt_updates_never_exceed_ten_a_minute_under_a_load_changing_every_100ms(make_lab: LabFactory) -> None:
+def test_txt_updates_never_exceed_ten_a_minute_under_a_load_changing_every_100ms(
+    make_lab: LabFactory,
+) -> None:
     lab = make_lab(["s1", "client"])
     proc = start_server(lab, "s1", load(), sample_interval_s=0.1)
     wait_ready(lab, [proc])
@@ -123,8 +129,11 @@ def test_txt_updates_never_exceed_ten_a_minute_under_a_load_changing_every_100ms
 def test_name_conflict_makes_the_server_take_a_new_name(make_lab: LabFactory) -> None:
     lab = make_lab(["s1", "squat", "client"])
     taken = names.instance_name(socket.gethostname(), lab.mac("s1"))
-    squatter = lab.spawn("squat", [sys.executable, str(Path(__file__).with_name("squatter.py")),
-                                   lab.address("squat"), taken], log_name="squatter")  # fmt: skip
+    squatter = lab.spawn(
+        "squat",
+        [sys.executable, str(Path(__file__).with_name("squatter.py")), lab.address("squat"), taken],
+        log_name="squatter",
+    )
     lab.wait_for_log(squatter, "registered", 15)
 
     proc = start_server(lab, "s1", load())
@@ -148,19 +157,31 @@ def test_status_exit_codes_serve_a_monitoring_check(make_lab: LabFactory) -> Non
     status = mesh_argv("status", "--interface", "eth0")
     assert lab.run("client", status, check=False).returncode == 0
     set_load(lab, "s2", load(swapping=True))
-    wait_until(lambda: lab.run("client", status, check=False).returncode == 4, 5, "exit 4 for a swapping server")
+    wait_until(
+        lambda: lab.run("client", status, check=False).returncode == 4, 5, "exit 4 for a swapping server"
+    )
     for proc in procs.values():
         lab.stop(proc, signal.SIGKILL)
     assert lab.run("client", status, check=False).returncode == 3
 
 
-def test_a_second_serve_on_one_host_says_in_one_line_that_the_port_is_taken(make_lab: LabFactory, tmp_path: Path) -> None:
+def test_a_second_serve_on_one_host_says_in_one_line_that_the_port_is_taken(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
     lab = make_lab(["s1"])
     first = start_server(lab, "s1", load())
     wait_ready(lab, [first])
-    second = start_server(lab, "s1", load(), args=["--control-socket", str(tmp_path / "second.sock"),
-                                                   "--state-dir", str(tmp_path / "second")])  # fmt: skip
+    second = start_server(
+        lab,
+        "s1",
+        load(),
+        args=["--control-socket", str(tmp_path / "second.sock"), "--state-dir", str(tmp_path / "second")],
+    )
     assert second.popen.wait(timeout=30) == 1
     last = second.log_text().strip().splitlines()[-1]
-    assert last.startswith("ltsp-mesh serve: cannot listen on") and "in use" in last and "Traceback" not in second.log_text()
+    assert (
+        last.startswith("ltsp-mesh serve: cannot listen on")
+        and "in use" in last
+        and "Traceback" not in second.log_text()
+    )
     assert first.popen.poll() is None  # the first one serves on

@@ -56,10 +56,14 @@ def test_drain_reaches_txt_for_running_browsers(make_lab: LabFactory) -> None:
     wait_until(lambda: sum(e["change"] == "added" for e in events(browser)) >= 2, 10, "both servers")
     _drain(lab, "s1", "on")
     wait_until(
-        lambda: [e for e in events(browser) if e["record"] and e["record"]["state"] == "drain"
-                 and lab.address("s1") in e["addresses"]],  # fmt: skip
-        timeout_s=15, what="st=drain in s1's TXT",
-    )  # fmt: skip
+        lambda: [
+            e
+            for e in events(browser)
+            if e["record"] and e["record"]["state"] == "drain" and lab.address("s1") in e["addresses"]
+        ],
+        timeout_s=15,
+        what="st=drain in s1's TXT",
+    )
 
 
 def test_drain_survives_a_daemon_restart(make_lab: LabFactory) -> None:
@@ -95,7 +99,9 @@ def test_daemon_notifies_systemd_ready_watchdog_and_stopping(make_lab: LabFactor
             except TimeoutError:
                 return received
 
-        proc = start_server(lab, "s1", load(), env={"NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "400000"})
+        proc = start_server(
+            lab, "s1", load(), env={"NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "400000"}
+        )
         wait_ready(lab, [proc])
         wait_until(lambda: "READY=1" in drain_sink(), 5, "READY=1")
         wait_until(lambda: drain_sink().count("WATCHDOG=1") >= 3, 5, "watchdog pings every 0.2 s")

@@ -27,7 +27,9 @@ def lab(module_lab_factory: LabFactory) -> Lab:
     trust(lab, "s1", "s2")
     for mode in MODES:
         host = mode.replace("-", "")
-        proc = lab.spawn(host, [sys.executable, ROGUE, mode, lab.address(host), lab.address("s1")], log_name=host)
+        proc = lab.spawn(
+            host, [sys.executable, ROGUE, mode, lab.address(host), lab.address("s1")], log_name=host
+        )
         lab.wait_for_log(proc, "ready", 20)
     return lab
 
@@ -72,14 +74,33 @@ def test_the_hook_counts_what_it_refused(lab: Lab) -> None:
     assert counters.get("trust_txt_rejected", 0) >= len(MODES) - 1
 
 
-def test_a_server_with_a_ca_signed_host_certificate_is_accepted_without_its_own_entry(make_lab: LabFactory) -> None:
+def test_a_server_with_a_ca_signed_host_certificate_is_accepted_without_its_own_entry(
+    make_lab: LabFactory,
+) -> None:
     lab = make_lab(["s1", "s2", "client"])
     assert lab.workdir is not None
     ca = lab.workdir / "host_ca"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "site CA", "-f", str(ca)], check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "site CA", "-f", str(ca)], check=True
+    )
     for host, principal in (("s1", lab.address("s1")), ("s2", "somebody-else.example")):
-        subprocess.run(["ssh-keygen", "-q", "-s", str(ca), "-I", host, "-h", "-n", principal, "-V", "-5m:+1d",
-                        str(ensure_host_key(lab, host)) + ".pub"], check=True)  # fmt: skip
+        subprocess.run(
+            [
+                "ssh-keygen",
+                "-q",
+                "-s",
+                str(ca),
+                "-I",
+                host,
+                "-h",
+                "-n",
+                principal,
+                "-V",
+                "-5m:+1d",
+                str(ensure_host_key(lab, host)) + ".pub",
+            ],
+            check=True,
+        )
         assert Path(str(host_key_path(lab, host)) + "-cert.pub").exists()
     wait_ready(lab, [start_server(lab, h, load()) for h in ("s1", "s2")])
     Path(lab.env["LDM_LB_KNOWN_HOSTS"]).write_text(f"@cert-authority * {Path(str(ca) + '.pub').read_text()}")

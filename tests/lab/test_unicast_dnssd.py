@@ -54,8 +54,12 @@ class Site:
 
     def start(self, host: str, *extra: str) -> LabProcess:
         """Start `serve` on `host`, registering in the zone; wait until it has registered."""
-        proc = start_server(self.lab, host, load(sessions=SERVERS.index(host) if host in SERVERS else 0),
-                            args=self.args(host, *extra))  # fmt: skip
+        proc = start_server(
+            self.lab,
+            host,
+            load(sessions=SERVERS.index(host) if host in SERVERS else 0),
+            args=self.args(host, *extra),
+        )
         wait_ready(self.lab, [proc])
         self.lab.wait_for_log(proc, REGISTERED, 10)
         return proc
@@ -146,8 +150,9 @@ def test_records_carry_the_short_ttl_of_the_lease(site: Site) -> None:
 
 def test_bind_refuses_an_unsigned_update_and_nothing_changes(site: Site) -> None:
     before = site.instances()
-    done = site.bind.nsupdate("client", f"update delete {PTR}. PTR\nupdate add evil.{PTR}. 60 PTR evil.{ZONE}.",
-                              signed=False)  # fmt: skip
+    done = site.bind.nsupdate(
+        "client", f"update delete {PTR}. PTR\nupdate add evil.{PTR}. 60 PTR evil.{ZONE}.", signed=False
+    )
     assert done.returncode != 0 and "REFUSED" in done.stdout + done.stderr
     assert site.instances() == before
     assert "denied" in site.bind.log_text()
@@ -167,8 +172,9 @@ def test_hosts_hook_prints_the_routed_addresses(site: Site, tmp_path: Path) -> N
     # The Python client's hook mode, whose deadline counts its interpreter's start-up and the
     # DNS browse: 400 ms is a thin client's budget (the sh hook's), too tight for a shared CI
     # machine late in a run, and the test is about the addresses, so it gets a second and a half.
-    output, elapsed_s = run_hook(site.lab, {"LDM_LB_DOMAIN": ZONE, "LTSP_MESH_CACHE_DIR": str(tmp_path),
-                                            "LDM_LB_TIMEOUT_MS": "1500"})  # fmt: skip
+    output, elapsed_s = run_hook(
+        site.lab, {"LDM_LB_DOMAIN": ZONE, "LTSP_MESH_CACHE_DIR": str(tmp_path), "LDM_LB_TIMEOUT_MS": "1500"}
+    )
     hosts = ldm_split(output)
     assert sorted(hosts) == sorted(_servers(site))
     assert hosts[0] == site.lab.address("s1")  # least-loaded: s1 has no session, s2 one
@@ -177,8 +183,12 @@ def test_hosts_hook_prints_the_routed_addresses(site: Site, tmp_path: Path) -> N
 
 def test_signed_txt_in_dns_passes_known_hosts_trust(site: Site, tmp_path: Path) -> None:
     known_hosts = tmp_path / "ssh_known_hosts"
-    known_hosts.write_text("".join(f"{site.lab.address(h)} {Path(str(host_key_path(site.lab, h)) + '.pub').read_text()}"
-                                   for h in SERVERS))  # fmt: skip
+    known_hosts.write_text(
+        "".join(
+            f"{site.lab.address(h)} {Path(str(host_key_path(site.lab, h)) + '.pub').read_text()}"
+            for h in SERVERS
+        )
+    )
     data = _hosts(
         site.lab, LDM_LB_DOMAIN=ZONE, LDM_LB_TRUST="known-hosts", LDM_LB_KNOWN_HOSTS=str(known_hosts)
     )
@@ -235,13 +245,18 @@ def test_a_server_with_the_wrong_key_says_so_and_retries(site: Site, tmp_path: P
     assert lab.stop(proc, signal.SIGTERM) == 0
 
 
-def test_a_broker_on_another_link_lists_the_servers_of_the_zone_for_the_sh_hook(site: Site, tmp_path: Path) -> None:
+def test_a_broker_on_another_link_lists_the_servers_of_the_zone_for_the_sh_hook(
+    site: Site, tmp_path: Path
+) -> None:
     # A server on the clients' subnet (mDNS cannot cross the router) that is also their boot
     # server: its broker browses the zone, and the thin client's sh hook gets every server.
     broker = site.start("client")
     try:
-        proc = site.lab.run("client", ["/bin/sh", str(HOOK)],
-                            env={"SERVER": site.lab.address("client"), "LTSP_MESH_CACHE_DIR": str(tmp_path)})  # fmt: skip
+        proc = site.lab.run(
+            "client",
+            ["/bin/sh", str(HOOK)],
+            env={"SERVER": site.lab.address("client"), "LTSP_MESH_CACHE_DIR": str(tmp_path)},
+        )
         hosts = ldm_split(proc.stdout)
         assert sorted(hosts) == sorted([*_servers(site), site.lab.address("client")])
         assert (tmp_path / "hosts").exists()  # a broker's answer, not a fallback

@@ -104,7 +104,9 @@ def debs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         log = (built.stdout + built.stderr)[-4000:]
         pytest.fail(f"packaging/debian/build failed ({built.returncode}):\n{log}")
     found = {path.name.split("_")[0]: path for path in out.glob("*_all.deb")}
-    assert set(found) == {"ltsp-mesh", HOOK_PACKAGE}, f"unexpected .debs in {out}: {sorted(p.name for p in out.iterdir())}"
+    assert set(found) == {"ltsp-mesh", HOOK_PACKAGE}, (
+        f"unexpected .debs in {out}: {sorted(p.name for p in out.iterdir())}"
+    )
     return found
 
 
@@ -298,7 +300,9 @@ def test_every_python_module_but_the_lab_is_packaged(unpacked: Path) -> None:
 def test_packaged_demo_says_the_lab_ships_with_the_source(unpacked: Path) -> None:
     # -S: without site-packages, so that this checkout's editable install cannot lend its lab.
     env = {**os.environ, "PYTHONPATH": str(unpacked / DIST_PACKAGES)}
-    shown = _run([sys.executable, "-S", "-P", str(unpacked / "usr/bin/ltsp-mesh"), "demo"], env=env, timeout=60)
+    shown = _run(
+        [sys.executable, "-S", "-P", str(unpacked / "usr/bin/ltsp-mesh"), "demo"], env=env, timeout=60
+    )
     assert shown.returncode == 1 and "ships with the source" in shown.stderr, shown.stderr
     assert "Traceback" not in shown.stderr
 
@@ -414,7 +418,9 @@ def test_hook_package_is_never_unpacked_beside_an_older_ltsp_mesh(hook_control: 
     assert "Replaces" not in hook_control and "Breaks" not in hook_control
 
 
-def test_hook_package_holds_the_hook_at_both_ldm_paths_and_docs_only(hook_unpacked: Path, hook_deb: Path) -> None:
+def test_hook_package_holds_the_hook_at_both_ldm_paths_and_docs_only(
+    hook_unpacked: Path, hook_deb: Path
+) -> None:
     files = {path for path in _contents(hook_deb) if not (hook_unpacked / path).is_dir()}
     docs = {f"usr/share/doc/{HOOK_PACKAGE}/copyright", f"usr/share/doc/{HOOK_PACKAGE}/changelog.gz"}
     assert files == {*hook_install.HOOK_PATHS, *docs}
@@ -430,12 +436,19 @@ def test_hook_package_mentions_ltsp_mesh_as_its_preinst_expects() -> None:
     assert b"ltsp-mesh" in REPO_HOOK.read_bytes()
 
 
-def _fake_deb(out: Path, name: str, version: str, files: dict[str, bytes | str], scripts: dict[str, str]) -> Path:
+def _fake_deb(
+    out: Path, name: str, version: str, files: dict[str, bytes | str], scripts: dict[str, str]
+) -> Path:
     """A minimal .deb: `files` maps a path to its bytes, or to a link target given as text."""
     tree = out / f"{name}_{version}"
     (tree / "DEBIAN").mkdir(parents=True)
-    control = {"Package": name, "Version": version, "Architecture": "all", "Maintainer": "tests <t@example.org>",
-               "Description": f"{name} as the packaging tests need it"}  # fmt: skip
+    control = {
+        "Package": name,
+        "Version": version,
+        "Architecture": "all",
+        "Maintainer": "tests <t@example.org>",
+        "Description": f"{name} as the packaging tests need it",
+    }
     (tree / "DEBIAN" / "control").write_text("".join(f"{key}: {value}\n" for key, value in control.items()))
     for script, text in scripts.items():
         (tree / "DEBIAN" / script).write_text(text)
@@ -449,8 +462,9 @@ def _fake_deb(out: Path, name: str, version: str, files: dict[str, bytes | str],
             target.write_bytes(content)
             target.chmod(0o755)
     deb = out / f"{name}_{version}_all.deb"
-    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(tree), str(deb)], check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "--build", str(tree), str(deb)], check=True, capture_output=True
+    )
     return deb
 
 
@@ -470,10 +484,14 @@ def stand_ins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     old_files = {copy: REPO_HOOK.read_bytes(), **links(*hook_install.HOOK_PATHS, SHIPPED_HOOK)}
     new_files = {copy: REPO_HOOK.read_bytes(), **links(SHIPPED_HOOK)}
-    new_scripts = {script: (DEBIAN / f"ltsp-mesh.{script}").read_text().replace("#DEBHELPER#", "")
-                   for script in ("postinst", "postrm")}  # fmt: skip
+    new_scripts = {
+        script: (DEBIAN / f"ltsp-mesh.{script}").read_text().replace("#DEBHELPER#", "")
+        for script in ("postinst", "postrm")
+    }
     return {
-        "old": _fake_deb(out, "ltsp-mesh", "0.1.0", old_files, {"preinst": OLD_PREINST, "postrm": OLD_POSTRM}),
+        "old": _fake_deb(
+            out, "ltsp-mesh", "0.1.0", old_files, {"preinst": OLD_PREINST, "postrm": OLD_POSTRM}
+        ),
         "new": _fake_deb(out, "ltsp-mesh", ltsp_mesh.__version__, new_files, new_scripts),
         "nc": _fake_deb(out, "netcat-openbsd", "1.219-1", {"bin/nc.openbsd": b"#!/bin/sh\n"}, {}),
     }
@@ -499,7 +517,9 @@ class ScratchRoot:
 
     def dpkg(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         """Run dpkg on this root; with `ok`, fail the test unless it succeeds, dpkg-divert unwarned."""
-        done = _run(["dpkg", f"--root={self.path}", "--force-script-chrootless", *args], env=self.env, timeout=60)
+        done = _run(
+            ["dpkg", f"--root={self.path}", "--force-script-chrootless", *args], env=self.env, timeout=60
+        )
         if ok:
             assert done.returncode == 0, done.stdout + done.stderr
             # dpkg's own "directory not empty" on removal is expected: the diverted hook is there.
@@ -509,7 +529,9 @@ class ScratchRoot:
     def diversions(self) -> dict[str, str]:
         """Every diversion in this root's dpkg database: {diverted path: "divert-to by package"}."""
         listed = _run(["dpkg-divert", f"--root={self.path}", "--list"], timeout=60).stdout
-        found = re.findall(r"^(?:local )?diversion of (\S+) to (\S+)(?: by (\S+))?$", listed, flags=re.MULTILINE)
+        found = re.findall(
+            r"^(?:local )?diversion of (\S+) to (\S+)(?: by (\S+))?$", listed, flags=re.MULTILINE
+        )
         return {path: f"{to} by {owner or 'LOCAL'}" for path, to, owner in found}
 
     def hook_at(self, relative: str) -> bytes:
@@ -526,7 +548,9 @@ class ScratchRoot:
 
 
 def _owned_by(package: str) -> dict[str, str]:
-    return {f"/{path}": f"/{path}{hook_install.BACKUP_SUFFIX} by {package}" for path in hook_install.HOOK_PATHS}
+    return {
+        f"/{path}": f"/{path}{hook_install.BACKUP_SUFFIX} by {package}" for path in hook_install.HOOK_PATHS
+    }
 
 
 def _kept(root: ScratchRoot) -> list[bytes]:
@@ -555,7 +579,9 @@ def scratch_root(request: pytest.FixtureRequest, tmp_path: Path, stand_ins: dict
     return root
 
 
-def test_installing_the_hook_package_diverts_an_admins_own_hook(scratch_root: ScratchRoot, hook_deb: Path) -> None:
+def test_installing_the_hook_package_diverts_an_admins_own_hook(
+    scratch_root: ScratchRoot, hook_deb: Path
+) -> None:
     scratch_root.put_own_hook()
     scratch_root.dpkg("-i", str(hook_deb))
     assert scratch_root.diversions() == _owned_by(HOOK_PACKAGE)
@@ -563,16 +589,22 @@ def test_installing_the_hook_package_diverts_an_admins_own_hook(scratch_root: Sc
     assert _installed_hooks(scratch_root) == [REPO_HOOK.read_bytes()] * 2
 
 
-def test_removing_the_hook_package_gives_the_admins_hook_back(scratch_root: ScratchRoot, hook_deb: Path) -> None:
+def test_removing_the_hook_package_gives_the_admins_hook_back(
+    scratch_root: ScratchRoot, hook_deb: Path
+) -> None:
     scratch_root.put_own_hook()
     scratch_root.dpkg("-i", str(hook_deb))
     scratch_root.dpkg("--purge", HOOK_PACKAGE)
     assert scratch_root.diversions() == {}
     assert _installed_hooks(scratch_root) == [OWN_HOOK, OWN_HOOK]
-    assert not any((scratch_root.path / f"{p}{hook_install.BACKUP_SUFFIX}").exists() for p in hook_install.HOOK_PATHS)
+    assert not any(
+        (scratch_root.path / f"{p}{hook_install.BACKUP_SUFFIX}").exists() for p in hook_install.HOOK_PATHS
+    )
 
 
-def test_the_hook_package_without_an_admins_hook_leaves_nothing_behind(scratch_root: ScratchRoot, hook_deb: Path) -> None:
+def test_the_hook_package_without_an_admins_hook_leaves_nothing_behind(
+    scratch_root: ScratchRoot, hook_deb: Path
+) -> None:
     scratch_root.dpkg("-i", str(hook_deb))
     assert _installed_hooks(scratch_root) == [REPO_HOOK.read_bytes()] * 2
     scratch_root.dpkg("--purge", HOOK_PACKAGE)
@@ -611,7 +643,9 @@ def test_the_hook_package_waits_for_ltsp_mesh_0_1_to_be_upgraded(
     assert _kept(scratch_root) == [OWN_HOOK, OWN_HOOK]
 
 
-def test_upgrading_ltsp_mesh_alone_gives_the_admins_hook_back(scratch_root: ScratchRoot, stand_ins: dict[str, Path]) -> None:
+def test_upgrading_ltsp_mesh_alone_gives_the_admins_hook_back(
+    scratch_root: ScratchRoot, stand_ins: dict[str, Path]
+) -> None:
     # A server: the new ltsp-mesh no longer ships the hook at LDM's paths, nor diverts them.
     scratch_root.put_own_hook()
     scratch_root.dpkg("-i", str(stand_ins["old"]))
@@ -632,7 +666,9 @@ def test_removing_an_upgraded_ltsp_mesh_not_yet_configured_gives_the_admins_hook
 
 
 @WITH_BIONIC
-def test_the_hook_package_replaces_a_hook_install_hooks_put_there(scratch_root: ScratchRoot, hook_deb: Path) -> None:
+def test_the_hook_package_replaces_a_hook_install_hooks_put_there(
+    scratch_root: ScratchRoot, hook_deb: Path
+) -> None:
     # install-hooks kept the admin's hook under the very name the diversion uses.
     scratch_root.put_own_hook()
     hook_install.install(scratch_root.path)
@@ -643,7 +679,9 @@ def test_the_hook_package_replaces_a_hook_install_hooks_put_there(scratch_root: 
     assert _installed_hooks(scratch_root) == [OWN_HOOK, OWN_HOOK]
 
 
-def test_the_hook_package_refuses_to_lose_either_of_two_admin_hooks(scratch_root: ScratchRoot, hook_deb: Path) -> None:
+def test_the_hook_package_refuses_to_lose_either_of_two_admin_hooks(
+    scratch_root: ScratchRoot, hook_deb: Path
+) -> None:
     scratch_root.put_own_hook()
     other = scratch_root.path / f"{hook_install.HOOK_PATHS[0]}{hook_install.BACKUP_SUFFIX}"
     other.write_bytes(b"#!/bin/sh\necho 10.0.0.2\n")
@@ -741,7 +779,6 @@ def test_example_config_values_are_all_valid_when_uncommented() -> None:
     values = mesh_conf.values_from_conf(ltsconf.parse(text, str(EXAMPLE_CONF)))
     assert set(values) <= mesh_conf.KNOWN_KEYS and len(values) >= 6
     mesh_conf.settings(values)
-
 
 
 def test_greeter_feed_format_is_documented_where_the_man_page_says(unpacked: Path) -> None:

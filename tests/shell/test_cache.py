@@ -26,8 +26,11 @@ def test_missing_cache_reads_as_none(tmp_path: Path) -> None:
     assert cache.read(tmp_path / "absent") is None
 
 
-@pytest.mark.parametrize("content", [b"", b"\x00" * 10, b"garbage", cachefile.encode(GOOD)[:-3], b'{"v": 1}'],
-                         ids=["empty", "zeros", "text", "torn", "json"])  # fmt: skip
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\x00" * 10, b"garbage", cachefile.encode(GOOD)[:-3], b'{"v": 1}'],
+    ids=["empty", "zeros", "text", "torn", "json"],
+)
 def test_corrupt_cache_reads_as_none(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "hosts.cache"
     path.write_bytes(content)
@@ -75,9 +78,10 @@ def test_cache_decode_raises_only_decode_error(data: bytes) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.ip_addresses(v=4).map(str), min_size=1, max_size=30),
-       st.floats(min_value=0, max_value=4e9, allow_nan=False))  # fmt: skip
+@given(
+    st.lists(st.ip_addresses(v=4).map(str), min_size=1, max_size=30),
+    st.floats(min_value=0, max_value=4e9, allow_nan=False),
+)
 def test_cache_round_trips(hosts: list[str], written_at: float) -> None:
     cached = CachedHosts(hosts=tuple(hosts), written_at=written_at)
     assert cachefile.decode(cachefile.encode(cached)) == cached
-

@@ -135,7 +135,11 @@ async def test_browse_returns_records_that_assemble_into_servers(server: tuple[Z
     found = services.assemble(PTR_NAME, await browse(port))
     assert len(found) == 1
     assert (found[0].label, found[0].host, found[0].ssh_port, found[0].addresses) == (
-        "app1 [52:54:00:00:00:01]", "app1-525400000001.school.example.", 22, ("10.0.1.10",))  # fmt: skip
+        "app1 [52:54:00:00:00:01]",
+        "app1-525400000001.school.example.",
+        22,
+        ("10.0.1.10",),
+    )
     assert found[0].txt_properties == txt.decode_rdata(TXT_RDATA)  # the strings, as the zone holds them
 
 

@@ -33,9 +33,14 @@ KEY = TsigKey(name="ltsp-mesh", algorithm="hmac-sha256", secret=SECRET)
 DOMAIN = (b"school", b"example")
 ZONE = dns.name.from_text("school.example.")
 NAMES = dnssd_zone.names_for("app1", "52:54:00:12:34:56", DOMAIN)
-REGISTRATION = Registration(names=NAMES, addresses=("10.0.1.10",), ssh_port=22,
-                            txt_rdata=txt.encode_rdata({b"v": b"1"}), ttl_s=60,
-                            stamp=Stamp(600, b"0123456789abcdef"))  # fmt: skip
+REGISTRATION = Registration(
+    names=NAMES,
+    addresses=("10.0.1.10",),
+    ssh_port=22,
+    txt_rdata=txt.encode_rdata({b"v": b"1"}),
+    ttl_s=60,
+    stamp=Stamp(600, b"0123456789abcdef"),
+)
 KEYRING = {dns.name.from_text("ltsp-mesh."): dns.tsig.Key("ltsp-mesh.", SECRET, "hmac-sha256.")}
 
 
@@ -88,15 +93,23 @@ INTERFACES = [Interface(name="eth0", address="10.0.1.10", network="10.0.1.0/24",
 
 async def test_a_domain_without_a_key_is_a_config_error_that_says_how_to_make_one() -> None:
     with pytest.raises(ConfigError, match=r"DNS_SD_DOMAIN=school.example needs TSIG_KEY.*tsig-keygen"):
-        await dnssd_register.for_daemon(ServeSettings(dns_sd_domain="school.example"), hostname="app1",
-                                        interfaces=INTERFACES, counters=Counter())  # fmt: skip
+        await dnssd_register.for_daemon(
+            ServeSettings(dns_sd_domain="school.example"),
+            hostname="app1",
+            interfaces=INTERFACES,
+            counters=Counter(),
+        )
 
 
 async def test_an_unreadable_key_file_is_a_config_error_naming_it(tmp_path: Path) -> None:
     missing = tmp_path / "none.key"
     with pytest.raises(ConfigError, match=rf"TSIG_KEY: cannot read {missing}"):
-        await dnssd_register.for_daemon(ServeSettings(dns_sd_domain="school.example", tsig_key=str(missing)),
-                                        hostname="app1", interfaces=INTERFACES, counters=Counter())  # fmt: skip
+        await dnssd_register.for_daemon(
+            ServeSettings(dns_sd_domain="school.example", tsig_key=str(missing)),
+            hostname="app1",
+            interfaces=INTERFACES,
+            counters=Counter(),
+        )
 
 
 async def test_for_daemon_derives_the_names_from_host_name_and_mac(tmp_path: Path) -> None:
@@ -104,8 +117,12 @@ async def test_for_daemon_derives_the_names_from_host_name_and_mac(tmp_path: Pat
     key.write_text(
         f'key "ltsp-mesh" {{ algorithm hmac-sha256; secret "{base64.b64encode(SECRET).decode()}"; }};'
     )
-    registrar = await dnssd_register.for_daemon(ServeSettings(dns_sd_domain="School.Example", tsig_key=str(key)),
-                                                hostname="app1", interfaces=INTERFACES, counters=Counter())  # fmt: skip
+    registrar = await dnssd_register.for_daemon(
+        ServeSettings(dns_sd_domain="School.Example", tsig_key=str(key)),
+        hostname="app1",
+        interfaces=INTERFACES,
+        counters=Counter(),
+    )
     assert registrar.instance_name == "app1 [52:54:00:12:34:56]._ltsp._tcp.school.example."
     assert registrar.host_name == "app1-525400123456.school.example."
     assert (registrar.ttl_s, registrar.lease_s) == (60, 600)

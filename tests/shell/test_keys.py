@@ -14,8 +14,9 @@ from tests.conftest import require_tools
 def _keygen(path: Path) -> str:
     require_tools("ssh-keygen", debian="openssh-client")
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-    return subprocess.run(["ssh-keygen", "-lf", str(path) + ".pub"], capture_output=True, text=True,
-                          check=True).stdout.split()[1]  # fmt: skip
+    return subprocess.run(
+        ["ssh-keygen", "-lf", str(path) + ".pub"], capture_output=True, text=True, check=True
+    ).stdout.split()[1]
 
 
 def test_the_key_at_its_path_signs_and_names_its_fingerprint(tmp_path: Path) -> None:
@@ -28,11 +29,15 @@ def test_systemds_credential_wins_over_an_unreadable_path(tmp_path: Path) -> Non
     credentials = tmp_path / "credentials"
     credentials.mkdir()
     fingerprint = _keygen(credentials / keys.CREDENTIAL)
-    loaded = keys.load("/nonexistent/ssh_host_ed25519_key", environ={"CREDENTIALS_DIRECTORY": str(credentials)})
+    loaded = keys.load(
+        "/nonexistent/ssh_host_ed25519_key", environ={"CREDENTIALS_DIRECTORY": str(credentials)}
+    )
     assert loaded is not None and loaded.fingerprint == fingerprint
 
 
-def test_without_a_readable_key_the_server_runs_unsigned(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_without_a_readable_key_the_server_runs_unsigned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     assert keys.load(str(tmp_path / "absent"), environ={}) is None
     assert "not signing" in caplog.text
 

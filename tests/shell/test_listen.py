@@ -43,12 +43,16 @@ async def test_the_broker_on_a_taken_port_names_it_and_the_setting(taken_tcp: in
 
 
 async def test_the_legacy_responder_on_a_taken_port_names_it_and_the_setting(taken_tcp: int) -> None:
-    with pytest.raises(ConfigError, match=rf"127\.0\.0\.1:{taken_tcp} for the legacy XML.*in use.*QUERY_PORT"):
+    with pytest.raises(
+        ConfigError, match=rf"127\.0\.0\.1:{taken_tcp} for the legacy XML.*in use.*QUERY_PORT"
+    ):
         await respond_tcp.start("127.0.0.1", taken_tcp, lambda: REPORT, Counter())
 
 
 async def test_the_query_responder_on_a_taken_port_names_it_and_the_setting(taken_udp: int) -> None:
-    with pytest.raises(ConfigError, match=rf"127\.0\.0\.1:{taken_udp} for direct queries.*in use.*QUERY_PORT"):
+    with pytest.raises(
+        ConfigError, match=rf"127\.0\.0\.1:{taken_udp} for direct queries.*in use.*QUERY_PORT"
+    ):
         await respond_udp.start("127.0.0.1", taken_udp, _unsigned, Counter())
 
 
@@ -59,11 +63,18 @@ async def test_an_address_no_interface_has_says_to_check_the_interfaces() -> Non
 
 @pytest.mark.parametrize("code", [errno.EACCES, errno.EPERM])
 def test_a_privileged_port_without_root_says_how_to_get_it(code: int) -> None:
-    error = cannot_listen("thin clients (the broker, TCP)", "0.0.0.0", 378, "BROKER_PORT / --broker-port",
-                          OSError(code, "Permission denied"))
+    error = cannot_listen(
+        "thin clients (the broker, TCP)",
+        "0.0.0.0",
+        378,
+        "BROKER_PORT / --broker-port",
+        OSError(code, "Permission denied"),
+    )
     assert "ports below 1024 need root or CAP_NET_BIND_SERVICE" in str(error) and "\n" not in str(error)
 
 
 def test_any_other_error_keeps_the_systems_words() -> None:
-    error = cannot_listen("direct queries (UDP)", "10.0.0.1", 377, "QUERY_PORT", OSError(errno.ENOBUFS, "No buffer space"))
+    error = cannot_listen(
+        "direct queries (UDP)", "10.0.0.1", 377, "QUERY_PORT", OSError(errno.ENOBUFS, "No buffer space")
+    )
     assert str(error) == "cannot listen on 10.0.0.1:377 for direct queries (UDP): No buffer space"

@@ -15,11 +15,14 @@ from ltsp_mesh.errors import ConfigError, DecodeError
 from ltsp_mesh.shell.client.ltsp_cluster import recommend
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("http://lb.example:8008/ltsp-cluster-lb/lb", ("lb.example", 8008, "/ltsp-cluster-lb/lb")),
-    ("http://10.0.0.1/", ("10.0.0.1", 80, "/")),
-    ("http://10.0.0.1/get?mac=aa", ("10.0.0.1", 80, "/get?mac=aa")),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://lb.example:8008/ltsp-cluster-lb/lb", ("lb.example", 8008, "/ltsp-cluster-lb/lb")),
+        ("http://10.0.0.1/", ("10.0.0.1", 80, "/")),
+        ("http://10.0.0.1/get?mac=aa", ("10.0.0.1", 80, "/get?mac=aa")),
+    ],
+)
 def test_parse_url_splits_host_port_and_path(url: str, expected: tuple[str, int, str]) -> None:
     assert ltsp_cluster.parse_url(url) == expected
 
@@ -31,13 +34,22 @@ def test_parse_url_refuses_what_it_cannot_ask(url: str) -> None:
 
 
 def test_decode_response_reads_a_bare_address() -> None:
-    assert ltsp_cluster.decode_response(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n10.0.0.7\n") == "10.0.0.7"
+    assert (
+        ltsp_cluster.decode_response(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n10.0.0.7\n")
+        == "10.0.0.7"
+    )
 
 
-@pytest.mark.parametrize("data", [
-    b"HTTP/1.0 500 Oops\r\n\r\n10.0.0.7", b"HTTP/1.0 200 OK\r\n\r\napp1.example", b"10.0.0.7",
-    b"HTTP/1.0 200 OK\r\n\r\n", b"HTTP/1.0 200 OK\r\n\r\n" + b"1" * 5000,
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"HTTP/1.0 500 Oops\r\n\r\n10.0.0.7",
+        b"HTTP/1.0 200 OK\r\n\r\napp1.example",
+        b"10.0.0.7",
+        b"HTTP/1.0 200 OK\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\n\r\n" + b"1" * 5000,
+    ],
+)
 def test_decode_response_refuses_anything_but_a_200_with_an_address(data: bytes) -> None:
     with pytest.raises(DecodeError):
         ltsp_cluster.decode_response(data)
@@ -89,7 +101,9 @@ def _answer(body: bytes, status: bytes = b"200 OK") -> Handler:
     return handler
 
 
-async def test_recommend_returns_the_address_the_balancer_names(http: Callable[[Handler], Awaitable[str]]) -> None:
+async def test_recommend_returns_the_address_the_balancer_names(
+    http: Callable[[Handler], Awaitable[str]],
+) -> None:
     url = await http(_answer(b"10.1.2.3\n"))
     counters: Counter[str] = Counter()
     assert await recommend(url, asyncio.get_running_loop().time() + 2, counters) == "10.1.2.3"

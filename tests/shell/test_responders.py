@@ -16,11 +16,24 @@ from ltsp_mesh.core.record import Load, ServerRecord, ServerState, record_from_l
 from ltsp_mesh.shell import query
 from ltsp_mesh.shell.server import respond_tcp, respond_udp
 
-LOAD = Load(cpus=4, load1=1.0, load5=0.5, load15=0.25, mem_total_kib=4096, mem_available_kib=1024,
-            swap_total_kib=0, swap_used_kib=0, swapping=False, sessions=3)  # fmt: skip
-RECORD = record_from_load(LOAD, server_id="abc123", pending=1, capacity=4, state=ServerState.UP, query_port=377)
-REPORT = ServerReport(hostname="app1", server_id="abc123", state=ServerState.UP, load=LOAD, pending=1,
-                      capacity=4, ssh_port=22)  # fmt: skip
+LOAD = Load(
+    cpus=4,
+    load1=1.0,
+    load5=0.5,
+    load15=0.25,
+    mem_total_kib=4096,
+    mem_available_kib=1024,
+    swap_total_kib=0,
+    swap_used_kib=0,
+    swapping=False,
+    sessions=3,
+)
+RECORD = record_from_load(
+    LOAD, server_id="abc123", pending=1, capacity=4, state=ServerState.UP, query_port=377
+)
+REPORT = ServerReport(
+    hostname="app1", server_id="abc123", state=ServerState.UP, load=LOAD, pending=1, capacity=4, ssh_port=22
+)
 
 
 def _unsigned(request: load_query.Request, datagram: bytes, source: str) -> bytes | None:
@@ -110,12 +123,15 @@ async def test_tcp_responder_writes_the_document_and_closes() -> None:
 
 
 def _target(port: int) -> query.Target:
-    discovered = Discovered(instance="a._ltsp._tcp.local.", host="a.local.", ssh_port=22,
-                            addresses=("127.0.0.1",), announced=None)  # fmt: skip
+    discovered = Discovered(
+        instance="a._ltsp._tcp.local.", host="a.local.", ssh_port=22, addresses=("127.0.0.1",), announced=None
+    )
     return query.Target(discovered, "127.0.0.1", port)
 
 
-async def test_query_all_returns_the_fresh_record_and_a_response_time(udp_port: tuple[int, Counter[str]]) -> None:
+async def test_query_all_returns_the_fresh_record_and_a_response_time(
+    udp_port: tuple[int, Counter[str]],
+) -> None:
     port, _ = udp_port
     counters: Counter[str] = Counter()
     loop = asyncio.get_running_loop()
@@ -132,7 +148,9 @@ async def test_query_all_gives_up_on_a_silent_server_at_the_deadline() -> None:
     try:
         counters: Counter[str] = Counter()
         deadline = loop.time() + 0.2
-        answered, _ = await query.query_all([_target(silent.get_extra_info("sockname")[1])], deadline, counters)
+        answered, _ = await query.query_all(
+            [_target(silent.get_extra_info("sockname")[1])], deadline, counters
+        )
         assert answered == []
         assert counters["query_unanswered"] == 1
         assert loop.time() >= deadline
@@ -154,7 +172,9 @@ async def test_query_all_ignores_a_reply_with_a_nonce_it_did_not_send() -> None:
     liar, _ = await loop.create_datagram_endpoint(WrongNonce, local_addr=("127.0.0.1", 0))
     try:
         counters: Counter[str] = Counter()
-        answered, _ = await query.query_all([_target(liar.get_extra_info("sockname")[1])], loop.time() + 0.2, counters)
+        answered, _ = await query.query_all(
+            [_target(liar.get_extra_info("sockname")[1])], loop.time() + 0.2, counters
+        )
         assert answered == []
         assert counters["query_replies_unexpected"] == 1
     finally:

@@ -25,8 +25,13 @@ def view_of(answers: list[Answered], now: float = 0.0) -> MeshView:
     return view
 
 
-def decide(view: MeshView, req: request.BrokerRequest = HOOK, client: str = "10.1.0.9", now: float = 0.1,
-           seed: int = 1) -> answer.Reply:
+def decide(
+    view: MeshView,
+    req: request.BrokerRequest = HOOK,
+    client: str = "10.1.0.9",
+    now: float = 0.1,
+    seed: int = 1,
+) -> answer.Reply:
     return answer.handle(req, view, client=client, client_networks=[], now=now, rng=random.Random(seed))
 
 
@@ -47,7 +52,10 @@ def test_the_first_server_is_picked_and_claimed() -> None:
 
 def test_json_and_head_neither_pick_nor_claim() -> None:
     view = view_of([server("a"), server("b")])
-    for req in (request.decode(b"GET", b"/ltsp-mesh/v1/hosts.json"), request.decode(b"HEAD", b"/ltsp-mesh/v1/hosts")):
+    for req in (
+        request.decode(b"GET", b"/ltsp-mesh/v1/hosts.json"),
+        request.decode(b"HEAD", b"/ltsp-mesh/v1/hosts"),
+    ):
         assert decide(view, req).claim is None
     assert view.in_flight(0.1) == {}
 
@@ -72,16 +80,28 @@ def test_ldm_lb_hosts_limits_the_line() -> None:
 
 def test_each_server_is_printed_with_its_address_on_the_clients_subnet() -> None:
     two_nics = server("a")
-    two_nics = replace(two_nics, discovered=replace(two_nics.discovered, addresses=("192.168.1.5", "10.9.0.5")))
-    reply = answer.handle(HOOK, view_of([two_nics]), client="10.9.0.77", client_networks=["10.9.0.0/24"], now=0.1,
-                          rng=random.Random(1))
+    two_nics = replace(
+        two_nics, discovered=replace(two_nics.discovered, addresses=("192.168.1.5", "10.9.0.5"))
+    )
+    reply = answer.handle(
+        HOOK,
+        view_of([two_nics]),
+        client="10.9.0.77",
+        client_networks=["10.9.0.0/24"],
+        now=0.1,
+        rng=random.Random(1),
+    )
     assert reply.body == b"10.9.0.5\n"
 
 
 def test_a_storm_to_one_broker_spreads_in_proportion_to_capacity() -> None:
     # 1000 thin clients ask one broker within one refresh; no claim answers come back in time.
-    servers = [server("big", capacity=48), server("mid", capacity=24), server("small", capacity=12),
-               server("tiny", capacity=6)]
+    servers = [
+        server("big", capacity=48),
+        server("mid", capacity=24),
+        server("small", capacity=12),
+        server("tiny", capacity=6),
+    ]
     view = view_of(servers)
     firsts: Counter[str] = Counter()
     for i in range(1000):

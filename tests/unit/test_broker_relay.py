@@ -22,22 +22,38 @@ ROGUE_KEY = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
 MEMBER, ROGUE, CLIENT = "10.0.0.5", "10.0.0.66", "10.0.0.200"
 NONCE = bytes(range(16))
 WALL = 1_720_000_000.0
-SITE = known_hosts.parse(known_hosts.format_known_hosts(
-    [known_hosts.Listing((MEMBER,), ssh_keys.ed25519_public_key(MEMBER_KEY.public_key()))]))
+SITE = known_hosts.parse(
+    known_hosts.format_known_hosts(
+        [known_hosts.Listing((MEMBER,), ssh_keys.ed25519_public_key(MEMBER_KEY.public_key()))]
+    )
+)
 
 
 def state(strict: bool = True) -> ClaimState:
-    return ClaimState.new(PendingLedger(ttl_s=900), SITE if strict else known_hosts.KnownHosts(), strict=strict)
+    return ClaimState.new(
+        PendingLedger(ttl_s=900), SITE if strict else known_hosts.KnownHosts(), strict=strict
+    )
 
 
 def claim(datagram: bytes, source: str, st_: ClaimState, now: float = 1.0, draining: bool = False) -> Verdict:
     request = load_query.decode_request(datagram)
-    return relay.admit(request, relay.decode(datagram, request), source=source, draining=draining, state=st_,
-                       now=now, wall_now=WALL)
+    return relay.admit(
+        request,
+        relay.decode(datagram, request),
+        source=source,
+        draining=draining,
+        state=st_,
+        now=now,
+        wall_now=WALL,
+    )
 
 
-def relayed(client: str = CLIENT, key: ed25519.Ed25519PrivateKey | None = MEMBER_KEY, at: float = WALL,
-            nonce: bytes = NONCE) -> bytes:
+def relayed(
+    client: str = CLIENT,
+    key: ed25519.Ed25519PrivateKey | None = MEMBER_KEY,
+    at: float = WALL,
+    nonce: bytes = NONCE,
+) -> bytes:
     return relay.encode(client, nonce, at, key=key)
 
 
@@ -133,7 +149,10 @@ def test_a_claim_naming_its_own_source_is_the_clients_own() -> None:
 
 def test_a_plain_claim_is_keyed_by_its_source() -> None:
     st_ = state()
-    assert claim(load_query.encode_request(load_query.Request(load_query.Op.CLAIM, NONCE)), CLIENT, st_) is Verdict.NEW
+    assert (
+        claim(load_query.encode_request(load_query.Request(load_query.Op.CLAIM, NONCE)), CLIENT, st_)
+        is Verdict.NEW
+    )
     assert st_.ledger.clients(1.0) == (CLIENT,)
 
 
@@ -143,8 +162,17 @@ def test_a_draining_server_takes_no_claim() -> None:
     assert st_.ledger.count(1.0) == 0
 
 
-@pytest.mark.parametrize(("field", "value"), [("rts", "soon"), ("rts", True), ("rsig", "abc"), ("rsig", b"x" * 10),
-                                              ("rcert", 5), ("rts", float("nan"))])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("rts", "soon"),
+        ("rts", True),
+        ("rsig", "abc"),
+        ("rsig", b"x" * 10),
+        ("rcert", 5),
+        ("rts", float("nan")),
+    ],
+)
 def test_malformed_relay_fields_are_a_decode_error(field: str, value: Any) -> None:
     fields: dict[str, Any] = msgpack.unpackb(relayed(), raw=False)
     fields[field] = value

@@ -20,13 +20,20 @@ def test_a_bare_request_gets_the_lts_conf_defaults() -> None:
 
 
 def test_every_setting_is_read_under_its_lts_conf_name() -> None:
-    target = (HOSTS + b"?mac=02:6C:6D:00:00:0B&LDM_LB_ALGORITHM=mac-hash&LDM_LB_MAX_LOAD=1.5"
-              b"&LDM_LB_MAX_RESPONSE_MS=100&LDM_LB_IGNORE_SWAPPING=N&LDM_LB_HOSTS=2")
+    target = (
+        HOSTS + b"?mac=02:6C:6D:00:00:0B&LDM_LB_ALGORITHM=mac-hash&LDM_LB_MAX_LOAD=1.5"
+        b"&LDM_LB_MAX_RESPONSE_MS=100&LDM_LB_IGNORE_SWAPPING=N&LDM_LB_HOSTS=2"
+    )
     decoded = request.decode(b"GET", target)
     assert decoded.mac == "02:6c:6d:00:00:0b"
     settings = decoded.settings
-    assert (settings.algorithm, settings.max_load_per_cpu, settings.max_response_ms, settings.ignore_swapping,
-            settings.max_hosts) == (Algorithm.MAC_HASH, 1.5, 100.0, False, 2)
+    assert (
+        settings.algorithm,
+        settings.max_load_per_cpu,
+        settings.max_response_ms,
+        settings.ignore_swapping,
+        settings.max_hosts,
+    ) == (Algorithm.MAC_HASH, 1.5, 100.0, False, 2)
 
 
 def test_the_json_form_is_its_own_path() -> None:

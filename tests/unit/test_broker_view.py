@@ -115,14 +115,20 @@ def test_in_flight_picks_never_exceed_the_clients_that_picked(picks: list[tuple[
 
 
 OPS = st.lists(
-    st.tuples(st.sampled_from(["pick", "ack", "refresh_without_b", "refresh_all", "forget_a"]),
-              st.integers(0, 6), st.sampled_from("ab"), st.integers(0, 600)),
+    st.tuples(
+        st.sampled_from(["pick", "ack", "refresh_without_b", "refresh_all", "forget_a"]),
+        st.integers(0, 6),
+        st.sampled_from("ab"),
+        st.integers(0, 600),
+    ),
     max_size=80,
 )
 
 
 @given(OPS)
-def test_the_kept_counts_always_equal_the_picks_recounted_from_scratch(ops: list[tuple[str, int, str, int]]) -> None:
+def test_the_kept_counts_always_equal_the_picks_recounted_from_scratch(
+    ops: list[tuple[str, int, str, int]],
+) -> None:
     view = view_of(A, B)
     picks: dict[str, tuple[str, float]] = {}  # the model: client -> (server, when)
     servers = {"a": A, "b": B}
@@ -146,5 +152,8 @@ def test_the_kept_counts_always_equal_the_picks_recounted_from_scratch(ops: list
             view.forget(A.discovered.instance, now)
             servers.pop("a", None)
             picks = {c: p for c, p in picks.items() if p[0] != "a"}
-        expected = {n: base.record.pending + sum(1 for p in picks.values() if p[0] == n) for n, base in servers.items()}
+        expected = {
+            n: base.record.pending + sum(1 for p in picks.values() if p[0] == n)
+            for n, base in servers.items()
+        }
         assert pending(view, now) == expected

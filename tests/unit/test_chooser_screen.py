@@ -7,9 +7,13 @@ from ltsp_mesh.core.view.chooser_screen import Action, State, on_key, on_message
 
 
 def _message(*servers: tuple[str, str, bool]) -> FeedMessage:
-    return FeedMessage(at=1.0, servers=tuple(FeedServer(name=f"app-{a}", address=a, status=s, recommended=r,
-                                                         sessions=1, capacity=4, load=0.1)
-                                             for a, s, r in servers))  # fmt: skip
+    return FeedMessage(
+        at=1.0,
+        servers=tuple(
+            FeedServer(name=f"app-{a}", address=a, status=s, recommended=r, sessions=1, capacity=4, load=0.1)
+            for a, s, r in servers
+        ),
+    )
 
 
 THREE = _message(("10.0.0.2", "Idle", True), ("10.0.0.1", "Busy", False), ("10.0.0.3", "Down", False))

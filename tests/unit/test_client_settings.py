@@ -144,7 +144,7 @@ def test_max_load_rejects_what_is_not_a_positive_decimal(value: str) -> None:
 
 @pytest.mark.parametrize("value", ["0", "60001", "1.5", "400ms", "-5"])
 def test_timeout_must_be_whole_milliseconds_in_range(value: str) -> None:
-    with pytest.raises(ConfigError, match="LDM_LB_TIMEOUT_MS=.* is not a whole number from 1 to 60000"):
+    with pytest.raises(ConfigError, match=r"LDM_LB_TIMEOUT_MS=.* is not a whole number from 1 to 60000"):
         build({"LDM_LB_TIMEOUT_MS": value})
 
 
@@ -192,7 +192,7 @@ def test_loadbalancer_url_must_be_http(url: str) -> None:
 
 @pytest.mark.parametrize("domain", ["bad domain", "-x.org", "a..b", "x" * 64 + ".org"])
 def test_domain_must_be_a_dns_name(domain: str) -> None:
-    with pytest.raises(ConfigError, match="LDM_LB_DOMAIN=.* is not a DNS domain name"):
+    with pytest.raises(ConfigError, match=r"LDM_LB_DOMAIN=.* is not a DNS domain name"):
         build({"LDM_LB_DOMAIN": domain})
 
 

@@ -1,4 +1,3 @@
-
 """core/discovery/dnssd_zone.py: the names a server registers in a unicast zone and the updates that keep them."""
 
 from __future__ import annotations
@@ -26,8 +25,14 @@ TXT_PROPERTIES = {b"v": b"1", b"id": b"abc"}
 
 
 def registration(addresses: tuple[str, ...] = ("10.77.1.10",)) -> Registration:
-    return Registration(names=dnssd_zone.names_for("app1.school.example", MAC, DOMAIN), addresses=addresses,
-                        ssh_port=22, txt_rdata=txt.encode_rdata(TXT_PROPERTIES), ttl_s=60, stamp=STAMP)  # fmt: skip
+    return Registration(
+        names=dnssd_zone.names_for("app1.school.example", MAC, DOMAIN),
+        addresses=addresses,
+        ssh_port=22,
+        txt_rdata=txt.encode_rdata(TXT_PROPERTIES),
+        ttl_s=60,
+        stamp=STAMP,
+    )
 
 
 # --- the domain ----------------------------------------------------------------------------
@@ -40,8 +45,20 @@ def test_domain_accepts_usual_spellings(value: str) -> None:
     assert dns_site.domain(value, "DNS_SD_DOMAIN")[-2:] == DOMAIN
 
 
-@pytest.mark.parametrize("value", ["", ".", "school..example", "-bad.example", "bad label.example", "x" * 64 + ".org",
-                                   "école.example", "local", "lab.local."])  # fmt: skip
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        ".",
+        "school..example",
+        "-bad.example",
+        "bad label.example",
+        "x" * 64 + ".org",
+        "école.example",
+        "local",
+        "lab.local.",
+    ],
+)
 def test_domain_refuses_what_is_not_a_unicast_domain(value: str) -> None:
     with pytest.raises(ConfigError, match=r"^mesh.conf line 4: .*school.example"):
         dns_site.domain(value, "mesh.conf line 4")
@@ -100,16 +117,21 @@ def test_the_registered_txt_is_the_mdns_txt() -> None:
 
 def test_an_empty_txt_is_one_empty_string() -> None:
     # RFC 6763 section 6.1: a TXT record always holds at least one string.
-    empty = Registration(names=registration().names, addresses=("10.0.0.1",), ssh_port=22, txt_rdata=b"",
-                         ttl_s=60, stamp=STAMP)  # fmt: skip
+    empty = Registration(
+        names=registration().names, addresses=("10.0.0.1",), ssh_port=22, txt_rdata=b"", ttl_s=60, stamp=STAMP
+    )
     assert Txt(INSTANCE, 60, (b"",)) in empty.records()
 
 
 def test_register_replaces_the_servers_own_rrsets_but_only_adds_its_ptr() -> None:
     update = dnssd_zone.register(registration())
     assert update.require == ()
-    assert set(update.delete_rrsets) == {(INSTANCE, RrType.SRV), (INSTANCE, RrType.TXT), (HOST, RrType.A),
-                                          (HOST, RrType.TXT)}  # fmt: skip
+    assert set(update.delete_rrsets) == {
+        (INSTANCE, RrType.SRV),
+        (INSTANCE, RrType.TXT),
+        (HOST, RrType.A),
+        (HOST, RrType.TXT),
+    }
     assert (SERVICE, RrType.PTR) not in update.delete_rrsets  # the shared RRset is never deleted
     assert update.add == registration().records()
 
@@ -132,9 +154,13 @@ def test_sweep_is_conditional_on_the_stale_stamp() -> None:
 
 @pytest.mark.parametrize(
     ("instance", "host"),
-    [((b"x", b"_ltsp", b"_tcp", b"other", b"example"), HOST), (INSTANCE, (b"ns", b"other", b"example")),
-     (SERVICE, HOST), (INSTANCE, DOMAIN)],
-)  # fmt: skip
+    [
+        ((b"x", b"_ltsp", b"_tcp", b"other", b"example"), HOST),
+        (INSTANCE, (b"ns", b"other", b"example")),
+        (SERVICE, HOST),
+        (INSTANCE, DOMAIN),
+    ],
+)
 def test_sweep_never_touches_names_outside_the_domain(
     instance: tuple[bytes, ...], host: tuple[bytes, ...]
 ) -> None:
@@ -151,10 +177,17 @@ def test_stamp_reads_back() -> None:
 
 @pytest.mark.parametrize(
     "strings",
-    [(), (b"ltsp-lease=600",), (b"renew=9f2c41d07a3e51b0", b"ltsp-lease=600"), (b"ltsp-lease=x", b"renew=9f2c41d0"),
-     (b"ltsp-lease=600", b"renew=short"), (b"ltsp-lease=0", b"renew=9f2c41d07a3e51b0"), (b"v=spf1 -all",),
-     (b"ltsp-lease=600", b"renew=9f2c41d07a3e51b0", b"more")],
-)  # fmt: skip
+    [
+        (),
+        (b"ltsp-lease=600",),
+        (b"renew=9f2c41d07a3e51b0", b"ltsp-lease=600"),
+        (b"ltsp-lease=x", b"renew=9f2c41d0"),
+        (b"ltsp-lease=600", b"renew=short"),
+        (b"ltsp-lease=0", b"renew=9f2c41d07a3e51b0"),
+        (b"v=spf1 -all",),
+        (b"ltsp-lease=600", b"renew=9f2c41d07a3e51b0", b"more"),
+    ],
+)
 def test_anything_else_is_not_a_stamp(strings: tuple[bytes, ...]) -> None:
     # An admin's own TXT records at a host name are never taken for ours.
     assert dnssd_zone.read_stamp(strings) is None
@@ -201,8 +234,10 @@ def test_server_address_reads_address_and_port(value: str, expected: tuple[str, 
     assert dns_site.server_address(value, "--dns-server") == expected
 
 
-@pytest.mark.parametrize("value", ["", "ns.school.example", "10.0.0.2:", "10.0.0.2:0", "10.0.0.2:65536", "::1",
-                                   "10.0.0.2:x", "10.0.0.256"])  # fmt: skip
+@pytest.mark.parametrize(
+    "value",
+    ["", "ns.school.example", "10.0.0.2:", "10.0.0.2:0", "10.0.0.2:65536", "::1", "10.0.0.2:x", "10.0.0.256"],
+)
 def test_server_address_refuses_the_rest(value: str) -> None:
     with pytest.raises(ConfigError, match=r"^--dns-server: .*e\.g\. 10\.0\.0\.2"):
         dns_site.server_address(value, "--dns-server")

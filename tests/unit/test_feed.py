@@ -12,9 +12,22 @@ from ltsp_mesh.errors import DecodeError
 
 
 def _server(i: int, status: str = "Idle", recommended: bool = False) -> dict[str, object]:
-    return {"name": f"app{i} [02:00:00:00:00:{i:02x}]", "address": f"10.0.0.{i}", "status": status,
-            "recommended": recommended, "response_ms": 0.5, "sessions": i, "pending": 0, "capacity": 8,
-            "fill": i / 8, "load": 0.25, "cpus": 8, "mem": 40, "swapping": False, "id": f"id{i}"}  # fmt: skip
+    return {
+        "name": f"app{i} [02:00:00:00:00:{i:02x}]",
+        "address": f"10.0.0.{i}",
+        "status": status,
+        "recommended": recommended,
+        "response_ms": 0.5,
+        "sessions": i,
+        "pending": 0,
+        "capacity": 8,
+        "fill": i / 8,
+        "load": 0.25,
+        "cpus": 8,
+        "mem": 40,
+        "swapping": False,
+        "id": f"id{i}",
+    }
 
 
 def _message(n: int) -> dict[str, object]:
@@ -39,8 +52,19 @@ def test_a_message_too_large_for_the_queue_drops_tail_servers_and_says_so() -> N
 
 
 def test_an_unmeasured_server_needs_no_figures() -> None:
-    message = {"v": 1, "at": 1.0, "servers": [{"name": "old", "address": "10.0.0.9", "status": "Unmeasured",
-                                               "recommended": False, "response_ms": None}]}  # fmt: skip
+    message = {
+        "v": 1,
+        "at": 1.0,
+        "servers": [
+            {
+                "name": "old",
+                "address": "10.0.0.9",
+                "status": "Unmeasured",
+                "recommended": False,
+                "response_ms": None,
+            }
+        ],
+    }
     (server,) = feed.decode(feed.encode(message, 8192)).servers
     assert (server.status, server.sessions, server.load) == ("Unmeasured", None, None)
 
@@ -50,11 +74,17 @@ def test_readers_ignore_keys_they_do_not_know() -> None:
     assert len(feed.decode(msgpack.packb(message)).servers) == 1
 
 
-@pytest.mark.parametrize("obj", [
-    {"v": 2, "at": 1.0, "servers": []}, {"v": 1, "servers": []}, {"v": 1, "at": 1.0, "servers": {}},
-    {"v": 1, "at": 1.0, "servers": [{"name": "a", "address": "b", "status": "Sleeping"}]},
-    {"v": 1, "at": float("nan"), "servers": []}, [1, 2],
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"v": 2, "at": 1.0, "servers": []},
+        {"v": 1, "servers": []},
+        {"v": 1, "at": 1.0, "servers": {}},
+        {"v": 1, "at": 1.0, "servers": [{"name": "a", "address": "b", "status": "Sleeping"}]},
+        {"v": 1, "at": float("nan"), "servers": []},
+        [1, 2],
+    ],
+)
 def test_decode_refuses_what_is_not_a_version_1_message(obj: object) -> None:
     with pytest.raises(DecodeError):
         feed.decode(msgpack.packb(obj))

@@ -38,9 +38,27 @@ host-without-key
 10.0.3.1 ssh-rsa {k1b64}
 a?c*,!abc {k3}
 """
-NAMES = ["app1", "APP1", "10.0.0.5", "x.example.org", "bad.example.org", "10.0.0.7", "[10.0.0.7]:2222",
-         "10.0.1.3", "app2", "[app3]:2222", "app3", "app4", "10.0.3.1", "abc", "abbbc", "ac", "nothing",
-         "10.0.0.10", "10.0.2.1"]  # fmt: skip
+NAMES = [
+    "app1",
+    "APP1",
+    "10.0.0.5",
+    "x.example.org",
+    "bad.example.org",
+    "10.0.0.7",
+    "[10.0.0.7]:2222",
+    "10.0.1.3",
+    "app2",
+    "[app3]:2222",
+    "app3",
+    "app4",
+    "10.0.3.1",
+    "abc",
+    "abbbc",
+    "ac",
+    "nothing",
+    "10.0.0.10",
+    "10.0.2.1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -128,18 +146,26 @@ def test_lookup_refuses_an_impossible_port(sample: str) -> None:
 
 @pytest.mark.parametrize(
     "text,usable",
-    [("", False), ("# nothing\n", False), ("@revoked * {k}\n", False), ("app1 {k}\n", True),
-     ("@cert-authority * {k}\n", True), ("garbage\n", False)],
-)  # fmt: skip
+    [
+        ("", False),
+        ("# nothing\n", False),
+        ("@revoked * {k}\n", False),
+        ("app1 {k}\n", True),
+        ("@cert-authority * {k}\n", True),
+        ("garbage\n", False),
+    ],
+)
 def test_usable_means_a_key_or_ca_line(openssh: OpenSSH, text: str, usable: bool) -> None:
     assert known_hosts.parse(text.format(k=openssh.key("kh1").line)).usable is usable
 
 
 def test_format_writes_lines_ssh_keygen_finds(openssh: OpenSSH) -> None:
-    text = known_hosts.format_known_hosts([
-        Listing(("app1", "10.0.0.5"), openssh.key("kh1").public),
-        Listing(("app2", "10.0.0.6"), openssh.key("kh2").public, port=2222),
-    ])  # fmt: skip
+    text = known_hosts.format_known_hosts(
+        [
+            Listing(("app1", "10.0.0.5"), openssh.key("kh1").public),
+            Listing(("app2", "10.0.0.6"), openssh.key("kh2").public, port=2222),
+        ]
+    )
     assert text.splitlines()[0] == f"app1,10.0.0.5 {openssh.key('kh1').line}"
     assert openssh.find("10.0.0.5", text) == [(1, "")]
     assert openssh.find("app1", text) == [(1, "")]
@@ -162,11 +188,24 @@ def test_listing_refuses_names_that_are_not_plain_names(openssh: OpenSSH, name: 
 
 
 MATCH_CASES = [
-    ("app1", "app1", True), ("app1", "app2", False), ("app1", "app*", True), ("app1", "a?p1", True),
-    ("app1", "*", True), ("", "*", True), ("", "", True), ("a", "", False), ("app1", "app", False),
-    ("app1", "*1", True), ("app1", "*2", False), ("a.b.c", "*.c", True), ("abc", "a*b*c", True),
-    ("abbbc", "a*b?c", True), ("ac", "a?c", False), ("[h]:22", "[h]:*", True), ("x", "**", True),
-]  # fmt: skip
+    ("app1", "app1", True),
+    ("app1", "app2", False),
+    ("app1", "app*", True),
+    ("app1", "a?p1", True),
+    ("app1", "*", True),
+    ("", "*", True),
+    ("", "", True),
+    ("a", "", False),
+    ("app1", "app", False),
+    ("app1", "*1", True),
+    ("app1", "*2", False),
+    ("a.b.c", "*.c", True),
+    ("abc", "a*b*c", True),
+    ("abbbc", "a*b?c", True),
+    ("ac", "a?c", False),
+    ("[h]:22", "[h]:*", True),
+    ("x", "**", True),
+]
 
 
 @pytest.mark.parametrize("text,pattern,expected", MATCH_CASES)
@@ -206,15 +245,46 @@ def test_match_pattern_takes_polynomial_time_on_a_hostile_pattern() -> None:
 
 @pytest.mark.parametrize(
     "name,patterns,expected",
-    [("a", "a,b", 1), ("b", "a,b", 1), ("c", "a,b", 0), ("a", "*,!a", -1), ("a", "!a,*", -1), ("b", "*,!a", 1),
-     ("a", "!b", 0), ("a", "A", 1), ("a", "a," + "x" * 1100, 0)],
-)  # fmt: skip
+    [
+        ("a", "a,b", 1),
+        ("b", "a,b", 1),
+        ("c", "a,b", 0),
+        ("a", "*,!a", -1),
+        ("a", "!a,*", -1),
+        ("b", "*,!a", 1),
+        ("a", "!b", 0),
+        ("a", "A", 1),
+        ("a", "a," + "x" * 1100, 0),
+    ],
+)
 def test_match_pattern_list_follows_openssh(name: str, patterns: str, expected: int) -> None:
     assert known_hosts.match_pattern_list(name, patterns) == expected
 
 
-LINE_PIECES = st.sampled_from(["@cert-authority", "@revoked", "@", "|1|", "|", "*", "!", ",", "[", "]:22", " ", "\t",
-                               "#", "ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAI", "=", "\r", "\n", "app1", "10.0.0.5"])  # fmt: skip
+LINE_PIECES = st.sampled_from(
+    [
+        "@cert-authority",
+        "@revoked",
+        "@",
+        "|1|",
+        "|",
+        "*",
+        "!",
+        ",",
+        "[",
+        "]:22",
+        " ",
+        "\t",
+        "#",
+        "ssh-ed25519",
+        "AAAAC3NzaC1lZDI1NTE5AAAAI",
+        "=",
+        "\r",
+        "\n",
+        "app1",
+        "10.0.0.5",
+    ]
+)
 
 
 @given(text=st.lists(LINE_PIECES, max_size=30).map("".join))

@@ -143,8 +143,11 @@ def test_every_like_line_of_a_section_is_kept_in_order() -> None:
 
 
 LTSP_BOOLEANS = [("Y", True), ("y", True), ("True", True), ("true", True)] + [
-    ("N", False), ("n", False), ("False", False), ("false", False)
-]  # fmt: skip
+    ("N", False),
+    ("n", False),
+    ("False", False),
+    ("false", False),
+]
 
 
 @pytest.mark.parametrize(("word", "expected"), LTSP_BOOLEANS)
@@ -475,8 +478,9 @@ def test_ltsp4_legacy_file_with_crlf_and_header_entries() -> None:
     assert client_settings.build({}, entries).ignore_swapping is False
 
 
-@pytest.mark.parametrize("name", ["debian_edu_lab.conf", "two_rooms_globs.conf", "multi_server_main.conf",
-                                  "ltsp4_legacy.conf"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name", ["debian_edu_lab.conf", "two_rooms_globs.conf", "multi_server_main.conf", "ltsp4_legacy.conf"]
+)
 def test_every_fixture_gives_valid_settings_for_any_client(name: str) -> None:
     conf = read_fixture(name)
     for ident in ("ws001", "192.168.11.5", "00:0b:db:3a:11:9d", "nobody"):
@@ -487,10 +491,32 @@ def test_every_fixture_gives_valid_settings_for_any_client(name: str) -> None:
 # --- properties -------------------------------------------------------------------------------
 
 FRAGMENTS = st.sampled_from(
-    ["[default]", "[ws1]", "[10.0.*]", "[", "]", "LIKE = ws1", "LIKE = default", "like=10.0.*", "A = 1",
-     'B = "x', '"', "#", "= ", "NONE", "include x", "include", "\t", " ", "\r", "[a b]", 'C = "q" # c',
-     "*", "?"]
-)  # fmt: skip
+    [
+        "[default]",
+        "[ws1]",
+        "[10.0.*]",
+        "[",
+        "]",
+        "LIKE = ws1",
+        "LIKE = default",
+        "like=10.0.*",
+        "A = 1",
+        'B = "x',
+        '"',
+        "#",
+        "= ",
+        "NONE",
+        "include x",
+        "include",
+        "\t",
+        " ",
+        "\r",
+        "[a b]",
+        'C = "q" # c',
+        "*",
+        "?",
+    ]
+)
 lines_soup = st.lists(st.lists(FRAGMENTS | st.text(max_size=6), max_size=4).map("".join), max_size=25).map(
     "\n".join
 )

@@ -121,10 +121,13 @@ def test_an_empty_client_is_a_value_error() -> None:
 
 
 operations = st.lists(
-    st.tuples(st.sampled_from(["claim", "settle", "count"]), st.sampled_from(["a", "b", "c", "d", "e"]),
-              st.floats(0.0, 120.0)),
+    st.tuples(
+        st.sampled_from(["claim", "settle", "count"]),
+        st.sampled_from(["a", "b", "c", "d", "e"]),
+        st.floats(0.0, 120.0),
+    ),
     max_size=60,
-)  # fmt: skip
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -43,8 +43,11 @@ def test_every_algorithm_returns_servers_taking_logins_each_once(
     assert len(order) == len(set(order))
     if algorithm is Algorithm.FILTERED:
         # The documented subset: those that pass, or every server taking logins when none does.
-        passing = sorted(a.record.server_id for a in answered
-                         if a.record.state is ServerState.UP and filtered.passes(a, settings_))  # fmt: skip
+        passing = sorted(
+            a.record.server_id
+            for a in answered
+            if a.record.state is ServerState.UP and filtered.passes(a, settings_)
+        )
         assert sorted(order) == (passing or taking_logins(answered))
     else:
         assert sorted(order) == taking_logins(answered)

@@ -45,9 +45,15 @@ def test_each_status_matches_its_definition() -> None:
         assert line.status is status_of(line.answered, SETTINGS)
     by_label = {c.discovered.label: c.status for c in choices()}
     assert by_label == {
-        "idle-a": Status.IDLE, "idle-b": Status.IDLE, "busy": Status.BUSY, "slow": Status.BUSY,
-        "swapped": Status.SWAPPED, "draining": Status.DRAINING, "dead0": Status.DOWN, "dead1": Status.DOWN,
-    }  # fmt: skip
+        "idle-a": Status.IDLE,
+        "idle-b": Status.IDLE,
+        "busy": Status.BUSY,
+        "slow": Status.BUSY,
+        "swapped": Status.SWAPPED,
+        "draining": Status.DRAINING,
+        "dead0": Status.DOWN,
+        "dead1": Status.DOWN,
+    }
 
 
 def test_after_the_recommended_one_servers_go_by_status_then_fill() -> None:
@@ -83,8 +89,13 @@ def test_recommends_a_busy_server_when_none_is_idle() -> None:
 
 
 def test_recommends_nothing_when_every_server_drains_or_is_down() -> None:
-    lines = chooser.choices([server("dr", state=ServerState.DRAIN)], discovered=[discovered("gone")],
-                            settings=SETTINGS, mac=MAC, rng=random.Random(0))  # fmt: skip
+    lines = chooser.choices(
+        [server("dr", state=ServerState.DRAIN)],
+        discovered=[discovered("gone")],
+        settings=SETTINGS,
+        mac=MAC,
+        rng=random.Random(0),
+    )
     assert labels(lines) == ["dr", "gone"] and not any(c.recommended for c in lines)
 
 

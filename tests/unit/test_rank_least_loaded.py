@@ -65,8 +65,12 @@ def within_sd(observed: dict[str, float], expected: dict[str, float], sds: float
 
 
 def test_1000_clients_on_one_snapshot_spread_as_the_best_of_two_capacity_draws_within_3_5_sd() -> None:
-    answered = [server("a", sessions=4, capacity=8), server("b", sessions=16, capacity=16),
-                server("c", sessions=2, capacity=4), server("d", sessions=30, capacity=12)]  # fmt: skip
+    answered = [
+        server("a", sessions=4, capacity=8),
+        server("b", sessions=16, capacity=16),
+        server("c", sessions=2, capacity=4),
+        server("d", sessions=30, capacity=12),
+    ]
     assert within_sd(shares(answered), best_of_two_shares(answered))
 
 
@@ -93,8 +97,11 @@ def test_at_equal_fill_the_bigger_server_wins_a_pair_because_one_login_moves_it_
 def test_equal_fills_of_different_sizes_go_to_the_bigger_of_each_pair_within_3_5_sd() -> None:
     # Before the simulator settled the rule, equal fills spread in proportion to capacity; now a
     # tie in fill goes to the server that one more login fills least, the bigger one.
-    answered = [server("small", sessions=4, capacity=4), server("mid", sessions=8, capacity=8),
-                server("big", sessions=16, capacity=16)]  # fmt: skip
+    answered = [
+        server("small", sessions=4, capacity=4),
+        server("mid", sessions=8, capacity=8),
+        server("big", sessions=16, capacity=16),
+    ]
     observed = shares(answered)
     assert within_sd(observed, best_of_two_shares(answered))
     assert observed["big"] > 16 / 28 and observed["small"] == 0.0
@@ -147,8 +154,12 @@ def test_load_does_not_outweigh_a_difference_of_sessions() -> None:
 
 
 def test_slow_and_swapping_servers_come_after_the_others() -> None:
-    answered = [server("slow", response_ms=900.0), server("swap", swapping=True, sessions=0),
-                server("ok1", sessions=30), server("ok2", sessions=40)]  # fmt: skip
+    answered = [
+        server("slow", response_ms=900.0),
+        server("swap", swapping=True, sessions=0),
+        server("ok1", sessions=30),
+        server("ok2", sessions=40),
+    ]
     for seed in range(50):
         order = names(least_loaded.rank(answered, settings=SETTINGS, mac=MAC, rng=random.Random(seed)))
         assert set(order[:2]) == {"ok1", "ok2"} and set(order[2:]) == {"slow", "swap"}
@@ -192,14 +203,18 @@ def test_an_informed_ranker_never_puts_the_fullest_of_three_drawn_first() -> Non
     # With three servers all are drawn: the informed rule (a broker's) always takes the emptiest.
     servers = [server("empty", sessions=0), server("half", sessions=4), server("full", sessions=8)]
     for seed in range(200):
-        order = least_loaded.rank_informed(servers, settings=ClientSettings(), mac="", rng=random.Random(seed))
+        order = least_loaded.rank_informed(
+            servers, settings=ClientSettings(), mac="", rng=random.Random(seed)
+        )
         assert order[0].record.server_id == "empty"
 
 
 def test_the_client_side_rule_still_draws_two() -> None:
     # Best of two: the emptiest of three is drawn in a pair only about two times in three.
     servers = [server("empty", sessions=0), server("half", sessions=4), server("full", sessions=8)]
-    firsts = first_picks(lambda rng: least_loaded.rank(servers, settings=ClientSettings(), mac="", rng=rng), 3000)
+    firsts = first_picks(
+        lambda rng: least_loaded.rank(servers, settings=ClientSettings(), mac="", rng=rng), 3000
+    )
     assert 0.6 < firsts["empty"] / 3000 < 0.73
 
 

@@ -67,8 +67,12 @@ def test_removing_a_server_moves_only_its_clients_over_10000_macs() -> None:
 
 def test_draining_server_moves_only_its_clients_over_10000_macs() -> None:
     before = picks(FLEET)
-    draining = [dataclasses.replace(a, record=dataclasses.replace(a.record, state=ServerState.DRAIN))
-                if a.record.server_id == "app4" else a for a in FLEET]  # fmt: skip
+    draining = [
+        dataclasses.replace(a, record=dataclasses.replace(a.record, state=ServerState.DRAIN))
+        if a.record.server_id == "app4"
+        else a
+        for a in FLEET
+    ]
     after = picks(draining)
     assert {m for m in MACS if before[m] != after[m]} == {m for m in MACS if before[m] == "app4"}
 

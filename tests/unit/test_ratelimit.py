@@ -40,15 +40,19 @@ def test_the_table_of_sources_stays_bounded() -> None:
     assert len(limiter) == 100
 
 
-@pytest.mark.parametrize("bad", [{"per_source_per_s": 0}, {"per_source_burst": -1}, {"global_per_s": float("nan")},
-                                 {"max_sources": 0}])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad",
+    [{"per_source_per_s": 0}, {"per_source_burst": -1}, {"global_per_s": float("nan")}, {"max_sources": 0}],
+)
 def test_nonsense_limits_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         RateLimiter(**bad)  # type: ignore[arg-type]
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.floats(min_value=0, max_value=10)), max_size=300))
+@given(
+    st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.floats(min_value=0, max_value=10)), max_size=300)
+)
 def test_no_source_ever_gets_more_than_its_burst_plus_what_it_earned(events: list[tuple[str, float]]) -> None:
     limiter = RateLimiter(per_source_per_s=2, per_source_burst=4, global_per_s=1e9)
     now = 0.0

@@ -22,13 +22,29 @@ from .strategies import PROPERTY, extreme_records, msgpack_objects, packed, repl
 KEY = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 CA = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(2, 34)))
 NONCE = bytes(range(16))
-RECORD = ServerRecord(server_id="0123456789abcdef", cpus=8, load_per_cpu=0.52, mem_percent=45, swapping=False,
-                      sessions=12, pending=2, capacity=8, state=ServerState.UP, query_port=377,
-                      host_key_fp="SHA256:nk66K+YVPC8ikwssL4uEHNHSZ5xd492nCBVRE6seZ90")  # fmt: skip
+RECORD = ServerRecord(
+    server_id="0123456789abcdef",
+    cpus=8,
+    load_per_cpu=0.52,
+    mem_percent=45,
+    swapping=False,
+    sessions=12,
+    pending=2,
+    capacity=8,
+    state=ServerState.UP,
+    query_port=377,
+    host_key_fp="SHA256:nk66K+YVPC8ikwssL4uEHNHSZ5xd492nCBVRE6seZ90",
+)
 REPLY = load_query.Reply(record=RECORD, nonce=NONCE, timestamp=1_720_000_000.25)
-CERT = ssh_cert.issue_certificate(CA, ssh_keys.ed25519_public_key(KEY.public_key()), key_id="app1",
-                                  principals=["app1", "10.0.0.5"], valid_after=0, valid_before=2**64 - 1,
-                                  nonce=bytes(32))  # fmt: skip
+CERT = ssh_cert.issue_certificate(
+    CA,
+    ssh_keys.ed25519_public_key(KEY.public_key()),
+    key_id="app1",
+    principals=["app1", "10.0.0.5"],
+    valid_after=0,
+    valid_before=2**64 - 1,
+    nonce=bytes(32),
+)
 
 
 def test_encode_then_decode_round_trips_with_and_without_a_certificate() -> None:
@@ -54,9 +70,17 @@ def test_the_signature_does_not_verify_with_another_key() -> None:
     assert not signed_reply.verify_signature(signed, other.public_key())
 
 
-@pytest.mark.parametrize("field,value", [
-    ("ts", 1_720_000_001.25), ("n", bytes(16)), ("ses", 13), ("load", 0.53), ("st", "drain"), ("hk", ""),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("ts", 1_720_000_001.25),
+        ("n", bytes(16)),
+        ("ses", 13),
+        ("load", 0.53),
+        ("st", "drain"),
+        ("hk", ""),
+    ],
+)
 def test_the_signature_covers_every_field(field: str, value: Any) -> None:
     fields = msgpack.unpackb(signed_reply.encode(REPLY, KEY), raw=False)
     fields[field] = value
@@ -95,15 +119,17 @@ def test_signed_reply_refuses_a_signature_of_the_wrong_length() -> None:
 
 def test_reply_to_sends_the_certificate_when_the_request_is_padded_for_it() -> None:
     request = load_query.Request(load_query.Op.STATS, NONCE)
-    datagram = signed_reply.reply_to(request, signed_reply.CERT_REQUEST_SIZE_BYTES, RECORD, REPLY.timestamp,
-                                     key=KEY, certificate=CERT)  # fmt: skip
+    datagram = signed_reply.reply_to(
+        request, signed_reply.CERT_REQUEST_SIZE_BYTES, RECORD, REPLY.timestamp, key=KEY, certificate=CERT
+    )
     assert datagram is not None and signed_reply.decode(datagram).certificate == CERT
 
 
 def test_reply_to_leaves_the_certificate_out_of_an_ordinary_sized_reply() -> None:
     request = load_query.Request(load_query.Op.STATS, NONCE)
-    datagram = signed_reply.reply_to(request, load_query.REQUEST_SIZE_BYTES, RECORD, REPLY.timestamp, key=KEY,
-                                     certificate=CERT + bytes(0))  # fmt: skip
+    datagram = signed_reply.reply_to(
+        request, load_query.REQUEST_SIZE_BYTES, RECORD, REPLY.timestamp, key=KEY, certificate=CERT + bytes(0)
+    )
     assert datagram is not None and len(datagram) <= load_query.REQUEST_SIZE_BYTES
     decoded = signed_reply.decode(datagram)
     assert decoded.signed and decoded.certificate == b"" and decoded.reply == REPLY
@@ -129,7 +155,11 @@ def test_the_largest_reply_with_a_certificate_fits_the_certificate_padding(recor
     assert len(signed_reply.encode_signed(largest)) <= signed_reply.CERT_REQUEST_SIZE_BYTES
     assert signed_reply.CERT_REQUEST_SIZE_BYTES < load_query.MAX_DATAGRAM_BYTES
     assert (
-        len(load_query.encode_request(load_query.Request(load_query.Op.STATS, bytes(32)), signed_reply.CERT_REQUEST_SIZE_BYTES))
+        len(
+            load_query.encode_request(
+                load_query.Request(load_query.Op.STATS, bytes(32)), signed_reply.CERT_REQUEST_SIZE_BYTES
+            )
+        )
         == signed_reply.CERT_REQUEST_SIZE_BYTES
     )
 

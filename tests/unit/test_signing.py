@@ -26,14 +26,30 @@ OTHER = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
 INSTANCE = "app1 [52:54:00:12:34:56]._ltsp._tcp.local."
 HOST = "app1-525400123456.local."
 NOW = 1_720_000_000.75
-PROPERTIES: txt.TxtProperties = {b"v": b"1", b"id": b"0123456789abcdef", b"cpu": b"8", b"load": b"0.52",
-                                 b"mem": b"45", b"swap": b"0", b"ses": b"12", b"pend": b"2", b"cap": b"8",
-                                 b"st": b"up", b"q": b"377"}  # fmt: skip
+PROPERTIES: txt.TxtProperties = {
+    b"v": b"1",
+    b"id": b"0123456789abcdef",
+    b"cpu": b"8",
+    b"load": b"0.52",
+    b"mem": b"45",
+    b"swap": b"0",
+    b"ses": b"12",
+    b"pend": b"2",
+    b"cap": b"8",
+    b"st": b"up",
+    b"q": b"377",
+}
 
 
 def signed_txt(properties: txt.TxtProperties = PROPERTIES, **names: str) -> txt.TxtProperties:
-    return signing.sign_txt(properties, instance=names.get("instance", INSTANCE), host=names.get("host", HOST),
-                            ssh_port=22, key=KEY, now=NOW)  # fmt: skip
+    return signing.sign_txt(
+        properties,
+        instance=names.get("instance", INSTANCE),
+        host=names.get("host", HOST),
+        ssh_port=22,
+        key=KEY,
+        now=NOW,
+    )
 
 
 def txt_verifies(
@@ -47,8 +63,15 @@ def txt_verifies(
 
 def armored(public: ssh_keys.PublicKey, namespace: str, signature: bytes) -> str:
     """The armored SSHSIG file (PROTOCOL.sshsig) that carries a raw Ed25519 signature."""
-    blob = (b"SSHSIG" + uint32(1) + string(public.blob) + string(namespace.encode()) + string(b"")
-            + string(b"sha512") + string(ssh_keys.ed25519_signature_blob(signature)))  # fmt: skip
+    blob = (
+        b"SSHSIG"
+        + uint32(1)
+        + string(public.blob)
+        + string(namespace.encode())
+        + string(b"")
+        + string(b"sha512")
+        + string(ssh_keys.ed25519_signature_blob(signature))
+    )
     body = "\n".join(textwrap.wrap(base64.b64encode(blob).decode(), 76))
     return f"-----BEGIN SSH SIGNATURE-----\n{body}\n-----END SSH SIGNATURE-----\n"
 
@@ -60,8 +83,9 @@ def test_ssh_keygen_accepts_our_signature_in_its_namespace_only(openssh: OpenSSH
     sig_file = armored(pair.public, signing.TXT_NAMESPACE, signature)
     assert openssh.check_novalidate(sig_file, signing.TXT_NAMESPACE, b"announced")
     assert not openssh.check_novalidate(sig_file, signing.TXT_NAMESPACE, b"announcee")
-    assert not openssh.check_novalidate(armored(pair.public, signing.REPLY_NAMESPACE, signature),
-                                        signing.REPLY_NAMESPACE, b"announced")  # fmt: skip
+    assert not openssh.check_novalidate(
+        armored(pair.public, signing.REPLY_NAMESPACE, signature), signing.REPLY_NAMESPACE, b"announced"
+    )
 
 
 def test_verify_accepts_what_ssh_keygen_signed(openssh: OpenSSH) -> None:
@@ -115,11 +139,14 @@ def test_sign_txt_verifies_under_the_names_it_was_signed_for() -> None:
     )  # DNS names ignore case
 
 
-@pytest.mark.parametrize("change", [
-    {"instance": "rogue [52:54:00:99:99:99]._ltsp._tcp.local."},
-    {"host": "rogue-525400999999.local."},
-    {"port": 2222},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"instance": "rogue [52:54:00:99:99:99]._ltsp._tcp.local."},
+        {"host": "rogue-525400999999.local."},
+        {"port": 2222},
+    ],
+)
 def test_a_signed_txt_does_not_verify_under_another_name_or_port(change: dict[str, object]) -> None:
     assert not txt_verifies(signed_txt(), **change)  # type: ignore[arg-type]
 
@@ -140,8 +167,14 @@ def test_a_signed_txt_still_decodes_to_its_record(record: ServerRecord) -> None:
 @given(record=extreme_records())
 @PROPERTY
 def test_the_largest_signed_txt_fits_the_txt_limit(record: ServerRecord) -> None:
-    far_future = signing.sign_txt(txt.encode(record), instance="x" * 63 + "._ltsp._tcp.local.", host=HOST,
-                                  ssh_port=65535, key=KEY, now=9_999_999_999)  # fmt: skip
+    far_future = signing.sign_txt(
+        txt.encode(record),
+        instance="x" * 63 + "._ltsp._tcp.local.",
+        host=HOST,
+        ssh_port=65535,
+        key=KEY,
+        now=9_999_999_999,
+    )
     assert len(txt.encode_rdata(far_future)) <= txt.MAX_TXT_BYTES
 
 
@@ -185,16 +218,19 @@ def test_read_txt_signature_is_none_for_an_unsigned_txt() -> None:
     assert signing.read_txt_signature({**PROPERTIES, b"ts": b"1"}) is None
 
 
-@pytest.mark.parametrize("change,problem", [
-    ({b"ts": None}, "'ts'"),
-    ({b"ts": b"01"}, "'ts'"),
-    ({b"ts": b"12345678901"}, "'ts'"),
-    ({b"sig": None}, "'sig'"),
-    ({b"sig": b"A" * 85}, "'sig'"),
-    ({b"sig": b"A" * 86 + b"=="}, "'sig'"),
-    ({b"sig": b"A" * 85 + b"B"}, "canonical"),
-    ({b"sig": b"A" * 85 + b"-"}, "'sig'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "change,problem",
+    [
+        ({b"ts": None}, "'ts'"),
+        ({b"ts": b"01"}, "'ts'"),
+        ({b"ts": b"12345678901"}, "'ts'"),
+        ({b"sig": None}, "'sig'"),
+        ({b"sig": b"A" * 85}, "'sig'"),
+        ({b"sig": b"A" * 86 + b"=="}, "'sig'"),
+        ({b"sig": b"A" * 85 + b"B"}, "canonical"),
+        ({b"sig": b"A" * 85 + b"-"}, "'sig'"),
+    ],
+)
 def test_read_txt_signature_refuses_malformed_values(change: txt.TxtProperties, problem: str) -> None:
     with pytest.raises(DecodeError, match=problem):
         signing.read_txt_signature({**signed_txt(), **change})

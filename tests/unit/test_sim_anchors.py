@@ -23,14 +23,29 @@ from ltsp_mesh.core.sim.anchors import (
 from ltsp_mesh.core.sim.servers import Figures
 
 
-def figures(index: int, *, cpus: int = 8, capacity: int = 8, sessions: int = 0, load1: float = 1.0,
-            load15: float = 1.0, total: int = 16000, used: int = 4000) -> Figures:  # fmt: skip
+def figures(
+    index: int,
+    *,
+    cpus: int = 8,
+    capacity: int = 8,
+    sessions: int = 0,
+    load1: float = 1.0,
+    load15: float = 1.0,
+    total: int = 16000,
+    used: int = 4000,
+) -> Figures:
     return Figures(index, cpus, capacity, sessions, load1, load15, total, used)
 
 
 def test_the_six_anchors_of_the_issue_are_all_there() -> None:
-    assert list(ANCHORS) == ["pure-random", "prototype-filtered", "greedy-stale", "x2go-broker", "ldm-rating",
-                             "ltsp-cluster"]  # fmt: skip
+    assert list(ANCHORS) == [
+        "pure-random",
+        "prototype-filtered",
+        "greedy-stale",
+        "x2go-broker",
+        "ldm-rating",
+        "ltsp-cluster",
+    ]
 
 
 def test_anchor_sources_match_how_each_system_gets_its_figures() -> None:
@@ -61,8 +76,12 @@ def test_ltsp_cluster_weight_is_cpus_times_free_memory_share_times_spare_cpu() -
 def test_greedy_takes_the_lowest_fill_then_the_lowest_load_then_the_first_listed() -> None:
     rng = random.Random(0)
     assert greedy_least_loaded([figures(0, sessions=9), figures(1, sessions=4)], rng) == 1
-    assert greedy_least_loaded([figures(0, sessions=8, capacity=8), figures(1, sessions=16, capacity=16,
-                                                                               load1=0.5)], rng) == 1  # fmt: skip
+    assert (
+        greedy_least_loaded(
+            [figures(0, sessions=8, capacity=8), figures(1, sessions=16, capacity=16, load1=0.5)], rng
+        )
+        == 1
+    )
     assert greedy_least_loaded([figures(3), figures(1), figures(2)], rng) == 1
 
 

@@ -27,8 +27,10 @@ EQUAL = dataclasses.replace(
 
 def booted(*capacities: int) -> list[SimServer]:
     """Live simulated servers of these capacities, empty."""
-    servers = [SimServer(ServerSpec(f"s{i}", cpus=c, mem_mib=3072 * c), i, claim_ttl_s=900.0, session_mib=400)
-               for i, c in enumerate(capacities)]  # fmt: skip
+    servers = [
+        SimServer(ServerSpec(f"s{i}", cpus=c, mem_mib=3072 * c), i, claim_ttl_s=900.0, session_mib=400)
+        for i, c in enumerate(capacities)
+    ]
     for s in servers:
         s.boot()
     return servers
@@ -200,9 +202,11 @@ def test_no_contender_ends_a_storm_more_evenly_than_the_oracle() -> None:
 # --- the benchmark ----------------------------------------------------------------------------
 def test_broker_targets_follow_the_defaults_among_the_binding_ones() -> None:
     report = benchmark(RUDOLFO, (1,), ("least-loaded", "broker", "brokers-3", ORACLE, "ltsp-cluster"))
-    assert [t.name for t in targets([report])] == ["least-loaded peak / fair share",
-                                                   "least-loaded better than every anchor",
-                                                   *[t.name for t in broker_targets([report])]]  # fmt: skip
+    assert [t.name for t in targets([report])] == [
+        "least-loaded peak / fair share",
+        "least-loaded better than every anchor",
+        *[t.name for t in broker_targets([report])],
+    ]
     assert [t.name for t in broker_targets([report])] == [
         "broker within 1% of the oracle",
         "broker better than least-loaded and every anchor",

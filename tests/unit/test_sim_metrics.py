@@ -15,13 +15,20 @@ def scenario(
     *caps: int, dies: dict[int, float] | None = None, joins: dict[int, float] | None = None
 ) -> Scenario:
     dies, joins = dies or {}, joins or {}
-    servers = tuple(ServerSpec(f"s{i}", cpus=c, mem_mib=1024 * c, joins_at_s=joins.get(i, 0.0),
-                               dies_at_s=dies.get(i)) for i, c in enumerate(caps))  # fmt: skip
+    servers = tuple(
+        ServerSpec(f"s{i}", cpus=c, mem_mib=1024 * c, joins_at_s=joins.get(i, 0.0), dies_at_s=dies.get(i))
+        for i, c in enumerate(caps)
+    )
     return Scenario(name="hand", title="hand-made", servers=servers, clients=10, end_s=100.0)
 
 
-def run(sc: Scenario, sessions: list[list[int]], alive: list[list[bool]] | None = None,
-        logins: tuple[Login, ...] = (), dead_logins: int = 0) -> Run:  # fmt: skip
+def run(
+    sc: Scenario,
+    sessions: list[list[int]],
+    alive: list[list[bool]] | None = None,
+    logins: tuple[Login, ...] = (),
+    dead_logins: int = 0,
+) -> Run:
     alive = alive or [[True] * len(s) for s in sessions]
     return Run(
         sc, "hand", 0, 5.0, tuple(map(tuple, sessions)), tuple(map(tuple, alive)), logins, dead_logins, 0, 0
@@ -65,12 +72,20 @@ def test_no_sessions_at_all_gives_zero_not_a_division_error() -> None:
 
 def test_moves_compare_each_clients_last_server_before_with_its_first_after() -> None:
     sc = scenario(4, 4, 4, dies={0: 50.0})
-    logins = (Login(1, 0, 10.0), Login(2, 1, 10.0), Login(3, 2, 10.0), Login(4, 1, 10.0), Login(5, 2, 10.0),
-              Login(4, 2, 30.0),  # client 4 changed server before the crash: its last one counts
-              Login(1, 1, 60.0),  # from the dead server: a move, not a needless one
-              Login(2, 2, 61.0),  # between live servers: a needless move
-              Login(3, 2, 62.0), Login(4, 2, 63.0), Login(3, 1, 70.0),  # stayed (later logins ignored)
-              Login(6, 1, 64.0))  # only after: not compared  # fmt: skip
+    logins = (
+        Login(1, 0, 10.0),
+        Login(2, 1, 10.0),
+        Login(3, 2, 10.0),
+        Login(4, 1, 10.0),
+        Login(5, 2, 10.0),
+        Login(4, 2, 30.0),  # client 4 changed server before the crash: its last one counts
+        Login(1, 1, 60.0),  # from the dead server: a move, not a needless one
+        Login(2, 2, 61.0),  # between live servers: a needless move
+        Login(3, 2, 62.0),
+        Login(4, 2, 63.0),
+        Login(3, 1, 70.0),  # stayed (later logins ignored)
+        Login(6, 1, 64.0),
+    )  # only after: not compared
     assert moves(run(sc, [[0, 0]] * 3, logins=logins)) == (4, 2, 1, 1)
     m = measure(run(sc, [[0, 0]] * 3, logins=logins))
     assert (m.moved_share, m.compared, m.moved, m.needless_moves, m.from_changed) == (0.5, 4, 2, 1, 1)

@@ -32,8 +32,13 @@ SMALL = Scenario(
 def crashing(boot_window_s: tuple[float, float] = (0.0, 10.0), mdns_forget_s: float = 1125.0) -> Scenario:
     """SMALL where server `a` dies at 50 s and every user types for 100 s."""
     servers = (dataclasses.replace(SMALL.servers[0], dies_at_s=50.0),) + SMALL.servers[1:]
-    return dataclasses.replace(SMALL, servers=servers, boot_window_s=boot_window_s, typing_s=(100.0, 100.0),
-                               mdns_forget_s=mdns_forget_s)  # fmt: skip
+    return dataclasses.replace(
+        SMALL,
+        servers=servers,
+        boot_window_s=boot_window_s,
+        typing_s=(100.0, 100.0),
+        mdns_forget_s=mdns_forget_s,
+    )
 
 
 def test_same_seed_gives_the_same_run_to_the_last_login() -> None:

@@ -44,8 +44,17 @@ def test_no_answer_within_the_search_limit_is_none() -> None:
     assert result.answer is None and len(result.steps) == 2
 
 
-@pytest.mark.parametrize("kwargs", [{"clients": 0}, {"max_fill": 0.0}, {"capacities": []}, {"capacities": [0]},
-                                    {"contender": "nope"}, {"seeds": ()}])  # fmt: skip
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"clients": 0},
+        {"max_fill": 0.0},
+        {"capacities": []},
+        {"capacities": [0]},
+        {"contender": "nope"},
+        {"seeds": ()},
+    ],
+)
 def test_impossible_questions_are_value_errors(kwargs: dict[str, object]) -> None:
     args: dict[str, object] = {"clients": 10, "capacities": [8], "max_fill": 2.0, **kwargs}
     with pytest.raises(ValueError):

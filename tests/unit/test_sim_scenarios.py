@@ -39,8 +39,17 @@ def test_clock_wraps_past_midnight() -> None:
     assert dataclasses.replace(MARGOT, clock_start="23:30").clock(3600.0) == "00:30"
 
 
-@pytest.mark.parametrize("changes", [{"clients": 0}, {"typing_s": (5.0, 1.0)}, {"idle_share": 1.5},
-                                     {"claim_ttl_s": 0.0}, {"servers": ()}, {"end_s": 0.0}])  # fmt: skip
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"clients": 0},
+        {"typing_s": (5.0, 1.0)},
+        {"idle_share": 1.5},
+        {"claim_ttl_s": 0.0},
+        {"servers": ()},
+        {"end_s": 0.0},
+    ],
+)
 def test_impossible_scenarios_are_refused(changes: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         dataclasses.replace(MARGOT, **changes)  # type: ignore[arg-type]  # the point is a bad value

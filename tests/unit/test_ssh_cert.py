@@ -36,8 +36,12 @@ def issued(**changes: object) -> ssh_cert.Certificate:
     return ssh_cert.decode_certificate(ssh_cert.issue_certificate(CA, HOST_KEY, **fields))  # type: ignore[arg-type]
 
 
-def check(cert: ssh_cert.Certificate, names: tuple[str, ...] = ("10.0.0.5",), now: float = NOW,
-          authorities: tuple[ssh_keys.PublicKey, ...] | None = None) -> CertProblem | None:  # fmt: skip
+def check(
+    cert: ssh_cert.Certificate,
+    names: tuple[str, ...] = ("10.0.0.5",),
+    now: float = NOW,
+    authorities: tuple[ssh_keys.PublicKey, ...] | None = None,
+) -> CertProblem | None:
     problem = ssh_cert.check_host_certificate(
         cert, authorities=authorities if authorities is not None else (cert.ca_key,), names=names, now=now
     )
@@ -132,15 +136,23 @@ def test_check_refuses_a_certificate_whose_principals_were_edited(openssh: OpenS
 
 def test_decode_refuses_a_certificate_of_an_rsa_host_key(openssh: OpenSSH) -> None:
     line = openssh.certify(openssh.key("ca"), openssh.key("rsa-host", "rsa"))
-    with pytest.raises(DecodeError, match="does not start with ssh-ed25519-cert-v01@openssh.com"):
+    with pytest.raises(DecodeError, match=r"does not start with ssh-ed25519-cert-v01@openssh\.com"):
         ssh_cert.parse_certificate_line(line)
-    with pytest.raises(DecodeError, match="is not ssh-ed25519-cert-v01@openssh.com"):
+    with pytest.raises(DecodeError, match=r"is not ssh-ed25519-cert-v01@openssh\.com"):
         ssh_cert.decode_certificate(base64.b64decode(line.split()[1]))
 
 
 def test_issue_certificate_makes_what_ssh_keygen_reads(openssh: OpenSSH, tmp_path: object) -> None:
-    blob = ssh_cert.issue_certificate(CA, HOST_KEY, key_id="lab", principals=["10.0.0.9"], valid_after=T2024,
-                                      valid_before=T2025, nonce=bytes(16), serial=7)  # fmt: skip
+    blob = ssh_cert.issue_certificate(
+        CA,
+        HOST_KEY,
+        key_id="lab",
+        principals=["10.0.0.9"],
+        valid_after=T2024,
+        valid_before=T2025,
+        nonce=bytes(16),
+        serial=7,
+    )
     path = openssh.fresh("issued-cert.pub")
     path.write_text(f"{ssh_cert.ED25519_CERT} {base64.b64encode(blob).decode()}\n")
     listing = openssh.run("-L", "-f", str(path)).stdout.decode()
@@ -149,8 +161,16 @@ def test_issue_certificate_makes_what_ssh_keygen_reads(openssh: OpenSSH, tmp_pat
 
 
 def test_decode_refuses_options_out_of_lexical_order() -> None:
-    blob = ssh_cert.issue_certificate(CA, HOST_KEY, key_id="x", principals=["a"], valid_after=0, valid_before=1,
-                                      nonce=b"", critical_options=[("b", b""), ("a", b"")])  # fmt: skip
+    blob = ssh_cert.issue_certificate(
+        CA,
+        HOST_KEY,
+        key_id="x",
+        principals=["a"],
+        valid_after=0,
+        valid_before=1,
+        nonce=b"",
+        critical_options=[("b", b""), ("a", b"")],
+    )
     # issue_certificate sorts them; swap them back by hand.
     swapped = blob.replace(
         b"\x00\x00\x00\x01a\x00\x00\x00\x00\x00\x00\x00\x01b",

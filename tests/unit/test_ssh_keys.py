@@ -77,7 +77,7 @@ def test_load_private_key_reads_ssh_keygen_ed25519_key(openssh: OpenSSH) -> None
 
 def test_load_private_key_refuses_an_encrypted_key_naming_the_passphrase(openssh: OpenSSH) -> None:
     pair = openssh.key("encrypted", "ed25519", "secret")
-    with pytest.raises(ConfigError, match="encrypted.*passphrase"):
+    with pytest.raises(ConfigError, match=r"encrypted.*passphrase"):
         ssh_keys.load_private_key(pair.private_text)
 
 

@@ -47,9 +47,19 @@ class Site:
 
     def record(self, key: ed25519.Ed25519PrivateKey, server_id: str = "app1") -> ServerRecord:
         fingerprint = ssh_keys.ed25519_public_key(key.public_key()).fingerprint
-        return ServerRecord(server_id=server_id, cpus=4, load_per_cpu=0.0, mem_percent=10, swapping=False,
-                            sessions=0, pending=0, capacity=4, state=ServerState.UP, query_port=377,
-                            host_key_fp=fingerprint)  # fmt: skip
+        return ServerRecord(
+            server_id=server_id,
+            cpus=4,
+            load_per_cpu=0.0,
+            mem_percent=10,
+            swapping=False,
+            sessions=0,
+            pending=0,
+            capacity=4,
+            state=ServerState.UP,
+            query_port=377,
+            host_key_fp=fingerprint,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -69,31 +79,60 @@ def site(openssh: OpenSSH) -> Site:
     )
 
 
-def announce(site: Site, key: ed25519.Ed25519PrivateKey, *, now: float = NOW, instance: str = INSTANCE,
-             host: str = HOST) -> txt.TxtProperties:  # fmt: skip
+def announce(
+    site: Site,
+    key: ed25519.Ed25519PrivateKey,
+    *,
+    now: float = NOW,
+    instance: str = INSTANCE,
+    host: str = HOST,
+) -> txt.TxtProperties:
     return signing.sign_txt(
         txt.encode(site.record(key)), instance=instance, host=host, ssh_port=22, key=key, now=now
     )
 
 
-def check_txt(site: Site, properties: txt.TxtProperties, peer: Peer, *, now: float = NOW, instance: str = INSTANCE,
-              host: str = HOST, known: KnownHosts | None = None) -> Verdict:  # fmt: skip
-    return verdicts.check_txt(properties, instance=instance, host=host, peer=peer,
-                           known_hosts=known or site.known, now=now)  # fmt: skip
+def check_txt(
+    site: Site,
+    properties: txt.TxtProperties,
+    peer: Peer,
+    *,
+    now: float = NOW,
+    instance: str = INSTANCE,
+    host: str = HOST,
+    known: KnownHosts | None = None,
+) -> Verdict:
+    return verdicts.check_txt(
+        properties, instance=instance, host=host, peer=peer, known_hosts=known or site.known, now=now
+    )
 
 
-def answer(site: Site, key: ed25519.Ed25519PrivateKey, *, nonce: bytes = NONCE, now: float = NOW,
-           certificate: bytes = b"") -> SignedReply:  # fmt: skip
+def answer(
+    site: Site,
+    key: ed25519.Ed25519PrivateKey,
+    *,
+    nonce: bytes = NONCE,
+    now: float = NOW,
+    certificate: bytes = b"",
+) -> SignedReply:
     """What a server sends back, as the client decodes it."""
     request = load_query.Request(load_query.Op.STATS, nonce)
-    datagram = signed_reply.reply_to(request, signed_reply.CERT_REQUEST_SIZE_BYTES, site.record(key), now, key=key,
-                                     certificate=certificate)  # fmt: skip
+    datagram = signed_reply.reply_to(
+        request, signed_reply.CERT_REQUEST_SIZE_BYTES, site.record(key), now, key=key, certificate=certificate
+    )
     assert datagram is not None
     return signed_reply.decode(datagram)
 
 
-def check_reply(site: Site, signed: SignedReply, peer: Peer, *, nonce: bytes = NONCE, now: float = NOW,
-                known: KnownHosts | None = None) -> Verdict:  # fmt: skip
+def check_reply(
+    site: Site,
+    signed: SignedReply,
+    peer: Peer,
+    *,
+    nonce: bytes = NONCE,
+    now: float = NOW,
+    known: KnownHosts | None = None,
+) -> Verdict:
     return verdicts.check_reply(signed, nonce=nonce, peer=peer, known_hosts=known or site.known, now=now)
 
 
@@ -153,14 +192,17 @@ def test_a_server_on_another_ssh_port_is_looked_up_as_bracketed_address(site: Si
 
 
 def test_the_client_and_server_codecs_and_checks_work_end_to_end(site: Site) -> None:
-    request = load_query.encode_request(load_query.Request(load_query.Op.STATS, NONCE), verdicts.request_size(site.known, GENUINE))
+    request = load_query.encode_request(
+        load_query.Request(load_query.Op.STATS, NONCE), verdicts.request_size(site.known, GENUINE)
+    )
     decoded = load_query.decode_request(request)
     datagram = signed_reply.reply_to(
         decoded, len(request), site.record(site.genuine), NOW + 0.01, key=site.genuine
     )
     assert datagram is not None
-    verdict = verdicts.check_reply(signed_reply.decode(datagram), nonce=NONCE, peer=GENUINE, known_hosts=site.known,
-                                now=NOW + 0.02)  # fmt: skip
+    verdict = verdicts.check_reply(
+        signed_reply.decode(datagram), nonce=NONCE, peer=GENUINE, known_hosts=site.known, now=NOW + 0.02
+    )
     assert verdict.accepted
 
 
@@ -242,8 +284,9 @@ def test_a_certificate_from_an_untrusted_ca_is_rejected(site: Site, openssh: Ope
 
 def test_an_expired_certificate_is_rejected(site: Site) -> None:
     late = T2025 + 10
-    verdict = check_reply(site, answer(site, site.certified, certificate=site.certificate, now=late), CERTIFIED,
-                          now=late)  # fmt: skip
+    verdict = check_reply(
+        site, answer(site, site.certified, certificate=site.certificate, now=late), CERTIFIED, now=late
+    )
     assert rejected(verdict, Reason.CERT_EXPIRED)
 
 
@@ -302,10 +345,16 @@ def test_a_revoked_certified_key_is_rejected(site: Site, openssh: OpenSSH) -> No
 # Modes and helpers.
 
 
-@pytest.mark.parametrize("text,mode", [
-    ("", Trust.ANY), ("# no keys\n", Trust.ANY), ("@revoked * {key}\n", Trust.ANY), ("app1 {key}\n", Trust.KNOWN_HOSTS),
-    ("@cert-authority * {key}\n", Trust.KNOWN_HOSTS),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text,mode",
+    [
+        ("", Trust.ANY),
+        ("# no keys\n", Trust.ANY),
+        ("@revoked * {key}\n", Trust.ANY),
+        ("app1 {key}\n", Trust.KNOWN_HOSTS),
+        ("@cert-authority * {key}\n", Trust.KNOWN_HOSTS),
+    ],
+)
 def test_auto_means_known_hosts_when_the_image_has_keys(openssh: OpenSSH, text: str, mode: Trust) -> None:
     known = known_hosts.parse(text.format(key=openssh.key("app1-host").line))
     assert verdicts.effective_mode(Trust.AUTO, known) is mode
@@ -319,7 +368,9 @@ def test_explicit_modes_are_kept_whatever_known_hosts_holds(site: Site) -> None:
 def test_any_admits_a_rejected_server_and_known_hosts_does_not(site: Site) -> None:
     verdict = check_reply(site, answer(site, site.rogue), ROGUE)
     assert verdicts.admits(Trust.ANY, verdict) and not verdicts.admits(Trust.KNOWN_HOSTS, verdict)
-    assert verdicts.worth_querying(Trust.ANY, verdict) and not verdicts.worth_querying(Trust.KNOWN_HOSTS, verdict)
+    assert verdicts.worth_querying(Trust.ANY, verdict) and not verdicts.worth_querying(
+        Trust.KNOWN_HOSTS, verdict
+    )
 
 
 def test_admits_refuses_an_unresolved_auto(site: Site) -> None:
@@ -352,15 +403,27 @@ def test_freshness_refuses_impossible_windows(kwargs: dict[str, float]) -> None:
 
 
 def test_a_stricter_freshness_is_honoured(site: Site) -> None:
-    verdict = verdicts.check_reply(answer(site, site.genuine, now=NOW - 5), nonce=NONCE, peer=GENUINE,
-                                known_hosts=site.known, now=NOW, freshness=Freshness(max_skew_s=1.0))  # fmt: skip
+    verdict = verdicts.check_reply(
+        answer(site, site.genuine, now=NOW - 5),
+        nonce=NONCE,
+        peer=GENUINE,
+        known_hosts=site.known,
+        now=NOW,
+        freshness=Freshness(max_skew_s=1.0),
+    )
     assert rejected(verdict, Reason.STALE)
 
 
 def test_no_single_bit_change_to_a_genuine_reply_is_accepted_unless_meaningless(site: Site) -> None:
     request = load_query.Request(load_query.Op.STATS, NONCE)
-    datagram = signed_reply.reply_to(request, signed_reply.CERT_REQUEST_SIZE_BYTES, site.record(site.certified), NOW,
-                                     key=site.certified, certificate=site.certificate)  # fmt: skip
+    datagram = signed_reply.reply_to(
+        request,
+        signed_reply.CERT_REQUEST_SIZE_BYTES,
+        site.record(site.certified),
+        NOW,
+        key=site.certified,
+        certificate=site.certificate,
+    )
     assert datagram is not None
     original = signed_reply.decode(datagram)
     for bit in range(len(datagram) * 8):

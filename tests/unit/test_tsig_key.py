@@ -92,8 +92,11 @@ def test_parse_refuses_two_keys_and_says_where_they_are() -> None:
 
 def test_the_whole_ddns_confgen_output_is_refused_with_the_fix() -> None:
     # Without -q, ddns-confgen also prints an update-policy statement for named.conf.
-    text = ("# To activate this key, place the following in named.conf:\n" + DDNS_CONFGEN_Q
-            + "update-policy {\n\t  grant ddns-key.school.example zonesub ANY;\n};\n")  # fmt: skip
+    text = (
+        "# To activate this key, place the following in named.conf:\n"
+        + DDNS_CONFGEN_Q
+        + "update-policy {\n\t  grant ddns-key.school.example zonesub ANY;\n};\n"
+    )
     with pytest.raises(
         ConfigError, match=r"line 6: expected a key statement, found 'update-policy'; .*tsig-keygen"
     ):

@@ -318,7 +318,9 @@ def test_decode_raises_only_decode_error_on_large_maps(entries: int, value: Any)
     decodes_or_raises_decode_error(packed({**REPLY_FIELDS, **extra}))
 
 
-@given(st.one_of(requests().map(load_query.encode_request), replies().map(load_query.encode_reply)), st.data())
+@given(
+    st.one_of(requests().map(load_query.encode_request), replies().map(load_query.encode_reply)), st.data()
+)
 @PROPERTY
 def test_decode_rejects_every_truncated_datagram(datagram: bytes, data: st.DataObject) -> None:
     cut = data.draw(st.integers(0, len(datagram) - 1))

@@ -62,8 +62,13 @@ def listed(
 ) -> list[Listed]:
     """The servers to hand `client` out, best first, at most LDM_LB_HOSTS of them."""
     keys = {id(answer): key for key, answer in servers}
-    ranked = rank.rank([a for _, a in servers], settings=request.settings, mac=hashing_mac(request, client),
-                       rng=rng, informed=True)  # fmt: skip
+    ranked = rank.rank(
+        [a for _, a in servers],
+        settings=request.settings,
+        mac=hashing_mac(request, client),
+        rng=rng,
+        informed=True,
+    )
     result = [
         Listed(keys[id(a)], services.choose_address(a.discovered.addresses, client_networks) or a.address, a)
         for a in ranked
@@ -87,34 +92,48 @@ def handle(
     if request.form is Form.JSON:
         return Reply(200, JSON_TYPE, _json(request, servers, hosts, view.age_s(now)))
     if not hosts:
-        why = f"none of the {len(servers)} servers this broker sees takes logins" if servers else \
-            "this broker sees no live server yet"  # fmt: skip
+        why = (
+            f"none of the {len(servers)} servers this broker sees takes logins"
+            if servers
+            else "this broker sees no live server yet"
+        )
         return refusal(503, why)
     body = (" ".join(h.address for h in hosts) + "\n").encode("ascii")
     if not request.counts:
         return Reply(200, TEXT_TYPE, body)
     counted = view.pick(client, hosts[0].key, now)
-    return Reply(200, TEXT_TYPE, body, claim=hosts[0], counters=() if counted else ("broker_picks_over_limit",))
+    return Reply(
+        200, TEXT_TYPE, body, claim=hosts[0], counters=() if counted else ("broker_picks_over_limit",)
+    )
 
 
-def _json(request: BrokerRequest, servers: Sequence[tuple[str, Answered]], hosts: Sequence[Listed],
-          age_s: float) -> bytes:  # fmt: skip
+def _json(
+    request: BrokerRequest, servers: Sequence[tuple[str, Answered]], hosts: Sequence[Listed], age_s: float
+) -> bytes:
     by_key = {h.key: h.address for h in hosts}
     rows: list[dict[str, Any]] = []
     for key, answer in servers:
         record = answer.record
-        rows.append({
-            "name": answer.discovered.label,
-            "address": by_key.get(key, answer.address),
-            "listed": key in by_key,
-            "status": status_of(answer, request.settings).value,
-            "response_ms": answer.response_ms,
-            "record": {
-                "id": record.server_id, "cpus": record.cpus, "load": record.load_per_cpu, "mem": record.mem_percent,
-                "swapping": record.swapping, "sessions": record.sessions, "pending": record.pending,
-                "capacity": record.capacity, "state": record.state.value,
-            },
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": answer.discovered.label,
+                "address": by_key.get(key, answer.address),
+                "listed": key in by_key,
+                "status": status_of(answer, request.settings).value,
+                "response_ms": answer.response_ms,
+                "record": {
+                    "id": record.server_id,
+                    "cpus": record.cpus,
+                    "load": record.load_per_cpu,
+                    "mem": record.mem_percent,
+                    "swapping": record.swapping,
+                    "sessions": record.sessions,
+                    "pending": record.pending,
+                    "capacity": record.capacity,
+                    "state": record.state.value,
+                },
+            }
+        )
     document = {
         "v": API_VERSION,
         "hosts": [h.address for h in hosts],

@@ -92,7 +92,11 @@ def decode(data: bytes, request: load_query.Request) -> RelayedClaim | None:
     if request.op is not load_query.Op.CLAIM or not request.client:
         return None
     obj = load_query.unpack_map(data, "relayed claim")
-    timestamp, signature, certificate = obj.get(TS_FIELD, 0.0), obj.get(SIG_FIELD, b""), obj.get(CERT_FIELD, b"")
+    timestamp, signature, certificate = (
+        obj.get(TS_FIELD, 0.0),
+        obj.get(SIG_FIELD, b""),
+        obj.get(CERT_FIELD, b""),
+    )
     if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)):
         raise DecodeError(f"relayed claim field {TS_FIELD!r} is not a number")
     if not isinstance(signature, bytes) or not isinstance(certificate, bytes):
@@ -105,8 +109,14 @@ def decode(data: bytes, request: load_query.Request) -> RelayedClaim | None:
 
 def check(claim: RelayedClaim, *, broker: str, known_hosts: KnownHosts, now: float) -> verdicts.Verdict:
     """Whether the broker at address `broker` signed `claim` as a mesh member."""
-    signed = verdicts.Signed("relayed claim", CLAIM_NAMESPACE, claim_message(claim.request, claim.timestamp),
-                          claim.signature, claim.timestamp, claim.certificate)  # fmt: skip
+    signed = verdicts.Signed(
+        "relayed claim",
+        CLAIM_NAMESPACE,
+        claim_message(claim.request, claim.timestamp),
+        claim.signature,
+        claim.timestamp,
+        claim.certificate,
+    )
     return verdicts.check_signed(signed, peer=verdicts.Peer(broker), known_hosts=known_hosts, now=now)
 
 
@@ -151,13 +161,19 @@ class ClaimState:
         """The budgets above around `ledger`, believing members listed in `known_hosts`."""
         return cls(
             ledger,
-            RateLimiter(per_source_per_s=CLAIMS_PER_SOURCE_PER_S, per_source_burst=CLAIMS_BURST,
-                        global_per_s=CLAIMS_PER_S),
-            RateLimiter(per_source_per_s=MEMBER_CLAIMS_PER_S, per_source_burst=MEMBER_CLAIMS_BURST,
-                        global_per_s=10 * MEMBER_CLAIMS_PER_S),
+            RateLimiter(
+                per_source_per_s=CLAIMS_PER_SOURCE_PER_S,
+                per_source_burst=CLAIMS_BURST,
+                global_per_s=CLAIMS_PER_S,
+            ),
+            RateLimiter(
+                per_source_per_s=MEMBER_CLAIMS_PER_S,
+                per_source_burst=MEMBER_CLAIMS_BURST,
+                global_per_s=10 * MEMBER_CLAIMS_PER_S,
+            ),
             known_hosts,
             strict,
-        )  # fmt: skip
+        )
 
 
 def admit(
@@ -188,12 +204,17 @@ def admit(
             client = str(ipaddress.ip_address(request.client))
         except ValueError:
             return Verdict.RELAY_MALFORMED
-        if state.strict and (relayed is None or not check(relayed, broker=source, known_hosts=state.known_hosts,
-                                                          now=wall_now).accepted):  # fmt: skip
+        if state.strict and (
+            relayed is None
+            or not check(relayed, broker=source, known_hosts=state.known_hosts, now=wall_now).accepted
+        ):
             return Verdict.RELAY_UNTRUSTED
         budget = state.members
     if not state.ledger.holds(client, now) and not budget.allow(source, now):
         return Verdict.RATE_LIMITED
     outcome = state.ledger.claim(client, now)
-    return {ClaimOutcome.NEW: Verdict.NEW, ClaimOutcome.RENEWED: Verdict.RENEWED,
-            ClaimOutcome.REFUSED_FULL: Verdict.REFUSED_FULL}[outcome]  # fmt: skip
+    return {
+        ClaimOutcome.NEW: Verdict.NEW,
+        ClaimOutcome.RENEWED: Verdict.RENEWED,
+        ClaimOutcome.REFUSED_FULL: Verdict.REFUSED_FULL,
+    }[outcome]

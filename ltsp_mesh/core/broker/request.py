@@ -103,8 +103,13 @@ def _parameters(query: str) -> dict[str, str]:
     if not query:
         return {}
     try:
-        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True,
-                                       max_num_fields=2 * len(PARAMETERS), errors="strict")  # fmt: skip
+        pairs = urllib.parse.parse_qsl(
+            query,
+            keep_blank_values=True,
+            strict_parsing=True,
+            max_num_fields=2 * len(PARAMETERS),
+            errors="strict",
+        )
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(400, f"the query string cannot be read: {exc}") from None
     values: dict[str, str] = {}

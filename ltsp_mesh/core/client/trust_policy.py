@@ -48,8 +48,14 @@ class TrustPolicy:
         """Empty when the server is worth a direct query; otherwise why not."""
         if not self.strict:
             return ""
-        verdict = verdicts.check_txt(server.txt_properties, instance=server.instance, host=server.host,
-                                  peer=self.peer(server, address), known_hosts=self.known_hosts, now=now)  # fmt: skip
+        verdict = verdicts.check_txt(
+            server.txt_properties,
+            instance=server.instance,
+            host=server.host,
+            peer=self.peer(server, address),
+            known_hosts=self.known_hosts,
+            now=now,
+        )
         return "" if verdicts.worth_querying(self.mode, verdict) else f"{verdict.reason}: {verdict.detail}"
 
     def request_size(self, server: Discovered, address: str) -> int:
@@ -62,8 +68,9 @@ class TrustPolicy:
         """Empty when the reply may be believed; otherwise why not."""
         if not self.strict:
             return ""
-        verdict = verdicts.check_reply(reply, nonce=nonce, peer=self.peer(server, address),
-                                    known_hosts=self.known_hosts, now=now)  # fmt: skip
+        verdict = verdicts.check_reply(
+            reply, nonce=nonce, peer=self.peer(server, address), known_hosts=self.known_hosts, now=now
+        )
         return "" if verdicts.admits(self.mode, verdict) else f"{verdict.reason}: {verdict.detail}"
 
 

@@ -47,8 +47,16 @@ def decode(data: bytes) -> CachedHosts:
     if len(data) > MAX_CACHE_BYTES:
         raise DecodeError(f"cache file of {len(data)} bytes is over {MAX_CACHE_BYTES}")
     try:
-        obj = msgpack.unpackb(data, raw=False, strict_map_key=True, max_map_len=8, max_array_len=MAX_HOSTS,
-                              max_str_len=64, max_bin_len=0, max_ext_len=0)  # fmt: skip
+        obj = msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=True,
+            max_map_len=8,
+            max_array_len=MAX_HOSTS,
+            max_str_len=64,
+            max_bin_len=0,
+            max_ext_len=0,
+        )
     # The codec boundary: msgpack raises many unrelated types on bad bytes.
     except Exception as exc:
         raise DecodeError(f"cache file is not valid msgpack: {exc}") from exc

@@ -64,7 +64,10 @@ def _load(data: bytes, what: str) -> dict[str, Any]:
 
 def encode_drain_state(state: DrainState) -> bytes:
     """The state file's bytes."""
-    return json.dumps({"draining": state.draining, "reason": state.reason, "since": state.since}).encode() + b"\n"
+    return (
+        json.dumps({"draining": state.draining, "reason": state.reason, "since": state.since}).encode()
+        + b"\n"
+    )
 
 
 def _drain_from(obj: Any, what: str) -> DrainState:
@@ -101,7 +104,9 @@ def decode_request(data: bytes) -> ControlRequest:
     try:
         op = ControlOp(str(obj.get("op")))
     except ValueError as exc:
-        raise DecodeError(f"control op {obj.get('op')!r} is not one of {[o.value for o in ControlOp]}") from exc
+        raise DecodeError(
+            f"control op {obj.get('op')!r} is not one of {[o.value for o in ControlOp]}"
+        ) from exc
     if op is ControlOp.DRAIN:
         return ControlRequest(op=op, drain=_drain_from(obj.get("drain"), "control request"))
     return ControlRequest(op=op)

@@ -76,8 +76,16 @@ def _optional(entry: dict[str, Any], key: str, kind: type) -> Any:
 def decode(data: bytes) -> FeedMessage:
     """The snapshot in a queue message; raise DecodeError if it is not a version 1 feed message."""
     try:
-        obj = msgpack.unpackb(data, raw=False, strict_map_key=True, max_array_len=MAX_SERVERS * 4,
-                              max_map_len=64, max_str_len=4096, max_bin_len=0, max_ext_len=0)  # fmt: skip
+        obj = msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=True,
+            max_array_len=MAX_SERVERS * 4,
+            max_map_len=64,
+            max_str_len=4096,
+            max_bin_len=0,
+            max_ext_len=0,
+        )
     # The codec boundary: msgpack raises many unrelated types on bad bytes.
     except Exception as exc:
         raise DecodeError(f"feed message is not valid msgpack: {exc}") from exc
@@ -95,9 +103,20 @@ def decode(data: bytes) -> FeedMessage:
         name, address, status = entry.get("name"), entry.get("address"), entry.get("status")
         if not all(isinstance(v, str) for v in (name, address, status)) or status not in STATUSES:
             raise DecodeError(f"feed server {str(name)[:40]!r} lacks a name, address or known status")
-        load = _optional(entry, "load", float) if not isinstance(entry.get("load"), int) else float(entry["load"])
-        parsed.append(FeedServer(name=str(name), address=str(address), status=str(status),
-                                 recommended=entry.get("recommended") is True,
-                                 sessions=_optional(entry, "sessions", int),
-                                 capacity=_optional(entry, "capacity", int), load=load))  # fmt: skip
+        load = (
+            _optional(entry, "load", float)
+            if not isinstance(entry.get("load"), int)
+            else float(entry["load"])
+        )
+        parsed.append(
+            FeedServer(
+                name=str(name),
+                address=str(address),
+                status=str(status),
+                recommended=entry.get("recommended") is True,
+                sessions=_optional(entry, "sessions", int),
+                capacity=_optional(entry, "capacity", int),
+                load=load,
+            )
+        )
     return FeedMessage(at=float(at), servers=tuple(parsed), truncated=obj.get("truncated") is True)

@@ -235,7 +235,7 @@ def from_values(values: Mapping[str, str], where: str) -> ClientSettings:
             raise ValueError(f"{key} is not a setting")
         name, parse_one = _PARSERS[key]
         fields[name] = parse_one(value.strip(), where, key)
-    return ClientSettings(**fields, origins={n: where for n in fields})  # type: ignore[arg-type]  # keys are fields
+    return ClientSettings(**fields, origins=dict.fromkeys(fields, where))  # type: ignore[arg-type]  # keys are fields
 
 
 def build(env: Mapping[str, str], entries: Mapping[str, Entry] | None = None) -> ClientSettings:

@@ -18,9 +18,19 @@ from ltsp_mesh.errors import ConfigError
 
 DEFAULT_PATH: Final = "/etc/ltsp/mesh.conf"
 KNOWN_KEYS: Final = frozenset(
-    {"INTERFACES", "SSH_PORT", "QUERY_PORT", "BROKER_PORT", "CAPACITY", "HOST_KEY", "STATE_DIR", "DNS_SD_DOMAIN",
-     "TSIG_KEY", "KNOWN_HOSTS"}
-)  # fmt: skip
+    {
+        "INTERFACES",
+        "SSH_PORT",
+        "QUERY_PORT",
+        "BROKER_PORT",
+        "CAPACITY",
+        "HOST_KEY",
+        "STATE_DIR",
+        "DNS_SD_DOMAIN",
+        "TSIG_KEY",
+        "KNOWN_HOSTS",
+    }
+)
 # The broker's TCP port (docs/broker.md): privileged, so that none of the users logged in to an
 # application server can pose as its broker while the daemon is stopped.
 DEFAULT_BROKER_PORT: Final = 378
@@ -76,14 +86,18 @@ def settings(values: Mapping[str, tuple[str, str]]) -> ServeSettings:
         elif key == "CAPACITY":
             capacity = _whole(value)
             if capacity is None or not 1 <= capacity <= MAX_CAPACITY:
-                raise ConfigError(f"{where}: CAPACITY={value!r} is not a whole number from 1 to {MAX_CAPACITY}")
+                raise ConfigError(
+                    f"{where}: CAPACITY={value!r} is not a whole number from 1 to {MAX_CAPACITY}"
+                )
             out["capacity"] = capacity
         elif key == "KNOWN_HOSTS":
             paths = tuple(value.split())
             relative = [p for p in paths if not p.startswith("/")]
             if relative:
-                raise ConfigError(f"{where}: KNOWN_HOSTS has {relative[0]!r}, which is not an absolute path "
-                                  "(e.g. /etc/ssh/ssh_known_hosts /etc/ltsp/ssh_known_hosts.*)")  # fmt: skip
+                raise ConfigError(
+                    f"{where}: KNOWN_HOSTS has {relative[0]!r}, which is not an absolute path "
+                    "(e.g. /etc/ssh/ssh_known_hosts /etc/ltsp/ssh_known_hosts.*)"
+                )
             out["known_hosts"] = paths
         elif key == "DNS_SD_DOMAIN":
             labels = dns_site.domain(value, f"{where}: DNS_SD_DOMAIN")

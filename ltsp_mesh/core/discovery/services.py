@@ -159,7 +159,9 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 def missing(service_type: str, records: Iterable[DnsRecord]) -> tuple[set[str], set[str]]:
     """What a browse still lacks: (instances with no SRV or TXT, SRV hosts with no A record)."""
     records = list(records)
-    instances = {r.instance for r in records if isinstance(r, Ptr) and _key(r.service_type) == _key(service_type)}
+    instances = {
+        r.instance for r in records if isinstance(r, Ptr) and _key(r.service_type) == _key(service_type)
+    }
     srv = {_key(r.instance): r for r in records if isinstance(r, Srv)}
     txt_seen = {_key(r.instance) for r in records if isinstance(r, Txt)}
     hosts_with_a = {_key(r.host) for r in records if isinstance(r, A)}

@@ -26,7 +26,12 @@ INFORMED_ALGORITHMS: Final[Mapping[Algorithm, RankFunction]] = {
 
 
 def rank(
-    answered: Sequence[Answered], *, settings: ClientSettings, mac: str, rng: random.Random, informed: bool = False
+    answered: Sequence[Answered],
+    *,
+    settings: ClientSettings,
+    mac: str,
+    rng: random.Random,
+    informed: bool = False,
 ) -> list[Answered]:
     """The list to print, best first, by the algorithm `settings` names; never a draining server.
 

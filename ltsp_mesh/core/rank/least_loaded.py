@@ -84,7 +84,9 @@ def order(answered: Sequence[Answered], *, rng: random.Random, choices: int = CH
     return [answered[i] for i in head + drawn[choices:]]
 
 
-def _rank(answered: Sequence[Answered], settings: ClientSettings, rng: random.Random, choices: int) -> list[Answered]:
+def _rank(
+    answered: Sequence[Answered], settings: ClientSettings, rng: random.Random, choices: int
+) -> list[Answered]:
     healthy: list[Answered] = []
     demoted: list[Answered] = []
     for answer in taking_logins(answered):

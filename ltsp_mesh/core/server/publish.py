@@ -27,8 +27,17 @@ def significant(published: ServerRecord, candidate: ServerRecord) -> bool:
         return True
     if abs(candidate.mem_percent - published.mem_percent) >= MEM_STEP:
         return True
-    coarse = ("server_id", "cpus", "swapping", "sessions", "pending", "capacity", "state",
-              "query_port", "host_key_fp")  # fmt: skip
+    coarse = (
+        "server_id",
+        "cpus",
+        "swapping",
+        "sessions",
+        "pending",
+        "capacity",
+        "state",
+        "query_port",
+        "host_key_fp",
+    )
     return any(getattr(candidate, f) != getattr(published, f) for f in coarse)
 
 

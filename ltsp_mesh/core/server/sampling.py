@@ -29,7 +29,9 @@ def is_swapping(previous: SwapCounters | None, current: SwapCounters) -> bool:
     """True when paging between the two readings ran above SWAPPING_BYTES_PER_S."""
     if previous is None or current.at <= previous.at:
         return False
-    moved = max(0, current.swapped_in - previous.swapped_in) + max(0, current.swapped_out - previous.swapped_out)
+    moved = max(0, current.swapped_in - previous.swapped_in) + max(
+        0, current.swapped_out - previous.swapped_out
+    )
     return moved / (current.at - previous.at) >= SWAPPING_BYTES_PER_S
 
 

@@ -122,19 +122,35 @@ def _rudolfo_targets(report: Report) -> list[Target]:
     n = len(report.seeds)
     mean = default.mean(_peak) or 0.0
     held = sum(m.peak_over_fair <= PEAK_OVER_FAIR_TARGET for m in default.runs)
-    targets = [Target(f"{DEFAULT_CONTENDER} peak / fair share", report.scenario.name, f"{mean:.3f}",
-                      f"<= {PEAK_OVER_FAIR_TARGET}", mean <= PEAK_OVER_FAIR_TARGET,
-                      f"held in {held} of {n} runs" if n > 1 else "")]  # fmt: skip
+    targets = [
+        Target(
+            f"{DEFAULT_CONTENDER} peak / fair share",
+            report.scenario.name,
+            f"{mean:.3f}",
+            f"<= {PEAK_OVER_FAIR_TARGET}",
+            mean <= PEAK_OVER_FAIR_TARGET,
+            f"held in {held} of {n} runs" if n > 1 else "",
+        )
+    ]
     anchors = [r for r in report.rows if r.kind == "anchor"]
     if anchors:
         best = min(anchors, key=lambda r: r.mean(_peak) or 0.0)
         best_mean = best.mean(_peak) or 0.0
-        beaten = sum(all(d.peak_over_fair < a.runs[i].peak_over_fair for a in anchors)
-                     for i, d in enumerate(default.runs))  # fmt: skip
+        beaten = sum(
+            all(d.peak_over_fair < a.runs[i].peak_over_fair for a in anchors)
+            for i, d in enumerate(default.runs)
+        )
         detail = f"best anchor: {best.contender} {best_mean:.3f}"
-        targets.append(Target(f"{DEFAULT_CONTENDER} better than every anchor", report.scenario.name,
-                              f"{mean:.3f}", f"< {best_mean:.3f}", mean < best_mean,
-                              detail + (f"; held in {beaten} of {n} runs" if n > 1 else "")))  # fmt: skip
+        targets.append(
+            Target(
+                f"{DEFAULT_CONTENDER} better than every anchor",
+                report.scenario.name,
+                f"{mean:.3f}",
+                f"< {best_mean:.3f}",
+                mean < best_mean,
+                detail + (f"; held in {beaten} of {n} runs" if n > 1 else ""),
+            )
+        )
     return targets
 
 
@@ -144,12 +160,21 @@ def _within_oracle(report: Report, contender: str, margin: float) -> list[Target
         return []
     mean, bound = row.mean(_peak) or 0.0, oracle.mean(_peak) or 0.0
     n = len(report.seeds)
-    held = sum(m.peak_over_fair <= o.peak_over_fair * (1 + margin)
-               for m, o in zip(row.runs, oracle.runs, strict=True))  # fmt: skip
+    held = sum(
+        m.peak_over_fair <= o.peak_over_fair * (1 + margin)
+        for m, o in zip(row.runs, oracle.runs, strict=True)
+    )
     detail = f"oracle {bound:.3f}, {contender} {(over_oracle(report, contender) or 0.0):+.1%}"
-    return [Target(f"{contender} within {margin:.0%} of the oracle", report.scenario.name, f"{mean:.3f}",
-                   f"<= {bound * (1 + margin):.3f}", mean <= bound * (1 + margin),
-                   detail + (f"; held in {held} of {n} runs" if n > 1 else ""))]  # fmt: skip
+    return [
+        Target(
+            f"{contender} within {margin:.0%} of the oracle",
+            report.scenario.name,
+            f"{mean:.3f}",
+            f"<= {bound * (1 + margin):.3f}",
+            mean <= bound * (1 + margin),
+            detail + (f"; held in {held} of {n} runs" if n > 1 else ""),
+        )
+    ]
 
 
 def _broker_beats(report: Report, contender: str) -> list[Target]:
@@ -161,8 +186,9 @@ def _broker_beats(report: Report, contender: str) -> list[Target]:
     best = min(others, key=lambda r: r.mean(_peak) or 0.0)
     best_mean = best.mean(_peak) or 0.0
     n = len(report.seeds)
-    beaten = sum(all(m.peak_over_fair < o.runs[i].peak_over_fair for o in others)
-                 for i, m in enumerate(row.runs))  # fmt: skip
+    beaten = sum(
+        all(m.peak_over_fair < o.runs[i].peak_over_fair for o in others) for i, m in enumerate(row.runs)
+    )
     name = f"{contender} better than {DEFAULT_CONTENDER} and every anchor"
     detail = f"best of them: {best.contender} {best_mean:.3f}"
     detail += f"; held in {beaten} of {n} runs" if n > 1 else ""

@@ -44,8 +44,13 @@ from ltsp_mesh.core.sim.servers import TICK_S, Figures, SimServer
 
 # The algorithms of LDM_LB_ALGORITHM, as the hook runs them. The chooser's user presses Enter:
 # they log in to its recommendation, the first entry.
-MESH_ALGORITHMS: Final = (Algorithm.LEAST_LOADED, Algorithm.MAC_HASH, Algorithm.FILTERED, Algorithm.RANDOM,
-                          Algorithm.CHOOSER)  # fmt: skip
+MESH_ALGORITHMS: Final = (
+    Algorithm.LEAST_LOADED,
+    Algorithm.MAC_HASH,
+    Algorithm.FILTERED,
+    Algorithm.RANDOM,
+    Algorithm.CHOOSER,
+)
 # Client-side algorithms, then broker mode and the bound beside them, then the anchors.
 CONTENDERS: Final = tuple(a.value for a in MESH_ALGORITHMS) + tuple(BROKER_MODES) + (ORACLE,) + tuple(ANCHORS)
 DEFAULT_CONTENDER: Final = Algorithm.LEAST_LOADED.value
@@ -131,8 +136,10 @@ class _Simulation:
         if contender not in CONTENDERS:
             raise ValueError(f"contender {contender!r} is not one of {', '.join(CONTENDERS)}")
         self.scenario, self.contender, self.seed = scenario, contender, seed
-        self.servers = [SimServer(spec, i, claim_ttl_s=scenario.claim_ttl_s, session_mib=scenario.session_mib)
-                        for i, spec in enumerate(scenario.servers)]  # fmt: skip
+        self.servers = [
+            SimServer(spec, i, claim_ttl_s=scenario.claim_ttl_s, session_mib=scenario.session_mib)
+            for i, spec in enumerate(scenario.servers)
+        ]
         self.by_address = {s.address: s.index for s in self.servers}
         self.clients = [
             _Client(
@@ -155,8 +162,10 @@ class _Simulation:
             self.decide = self._decide_mesh
         elif contender in BROKER_MODES:
             # Each broker its own chance: they are separate daemons on separate servers.
-            self.brokers = [SimBroker(self.servers, random.Random(f"{seed}/{scenario.name}/{contender}/{b}"))
-                            for b in range(BROKER_MODES[contender])]  # fmt: skip
+            self.brokers = [
+                SimBroker(self.servers, random.Random(f"{seed}/{scenario.name}/{contender}/{b}"))
+                for b in range(BROKER_MODES[contender])
+            ]
             self.decide = self._decide_broker
         elif contender == ORACLE:
             self.oracle = Oracle(self.servers, self.rng)
@@ -249,8 +258,12 @@ class _Simulation:
 
     def lost(self, client: _Client, now: float) -> None:
         client.session = None
-        self.push(now + _draw(client.rng, self.scenario.ldm_restart_s), _Kind.HOOK, client.index,
-                  list(Reason).index(Reason.LOST))  # fmt: skip
+        self.push(
+            now + _draw(client.rng, self.scenario.ldm_restart_s),
+            _Kind.HOOK,
+            client.index,
+            list(Reason).index(Reason.LOST),
+        )
 
     def login(self, client: _Client, server: SimServer, now: float) -> None:
         if self.oracle is not None:
@@ -272,8 +285,12 @@ class _Simulation:
             return  # that session was lost with its server
         self.servers[client.session[0]].sessions.discard(client.index)
         client.session = None
-        self.push(now + _draw(client.rng, self.scenario.ldm_restart_s), _Kind.HOOK, client.index,
-                  list(Reason).index(Reason.LOGOUT))  # fmt: skip
+        self.push(
+            now + _draw(client.rng, self.scenario.ldm_restart_s),
+            _Kind.HOOK,
+            client.index,
+            list(Reason).index(Reason.LOGOUT),
+        )
 
     def claim(self, server: SimServer, client: _Client, relayed: tuple[int, ...], now: float) -> None:
         if not server.alive:

@@ -68,11 +68,13 @@ def lower_bound(clients: int, capacities: Sequence[int], max_fill: float) -> int
     raise AssertionError("unreachable: itertools.cycle never ends")
 
 
-def storm(clients: int, capacities: Sequence[int], *, boot_window_s: float = 120.0,
-          txt_staleness_s: float = 10.0) -> Scenario:  # fmt: skip
+def storm(
+    clients: int, capacities: Sequence[int], *, boot_window_s: float = 120.0, txt_staleness_s: float = 10.0
+) -> Scenario:
     """A Rudolfo-like boot storm on a site with these server capacities (sessions outlast it)."""
-    servers = tuple(ServerSpec(f"s{i + 1:03}", cpus=c, mem_mib=MIB_PER_CAPACITY * c)
-                    for i, c in enumerate(capacities))  # fmt: skip
+    servers = tuple(
+        ServerSpec(f"s{i + 1:03}", cpus=c, mem_mib=MIB_PER_CAPACITY * c) for i, c in enumerate(capacities)
+    )
     return Scenario(
         name="plan",
         title=f"plan: {clients} clients on {len(servers)} servers",

@@ -95,8 +95,15 @@ class Scenario:
             raise ValueError(f"scenario {self.name}: needs servers, clients and a positive end_s")
         if len({s.name for s in self.servers}) != len(self.servers):
             raise ValueError(f"scenario {self.name}: server names must be unique")
-        for name in ("boot_window_s", "claim_delay_s", "typing_s", "session_s", "pause_s", "idle_s",
-                     "ldm_restart_s"):  # fmt: skip
+        for name in (
+            "boot_window_s",
+            "claim_delay_s",
+            "typing_s",
+            "session_s",
+            "pause_s",
+            "idle_s",
+            "ldm_restart_s",
+        ):
             _check_range(name, getattr(self, name))
         if not 0.0 <= self.idle_share <= 1.0:
             raise ValueError(f"idle_share={self.idle_share} is outside 0..1")
@@ -121,8 +128,38 @@ class Scenario:
 def _rudolfo_servers() -> tuple[ServerSpec, ...]:
     # 30 servers bought over the years, 648 CPUs in all, in no particular order (so that a
     # tie-break by position, as greedy picks have, favours no size). 3 GiB of RAM per CPU.
-    sizes = [16, 24, 12, 32, 16, 24, 24, 16, 48, 12, 16, 32, 24, 16, 12,
-             24, 16, 32, 12, 16, 24, 48, 16, 12, 24, 32, 16, 12, 24, 16]  # fmt: skip
+    sizes = [
+        16,
+        24,
+        12,
+        32,
+        16,
+        24,
+        24,
+        16,
+        48,
+        12,
+        16,
+        32,
+        24,
+        16,
+        12,
+        24,
+        16,
+        32,
+        12,
+        16,
+        24,
+        48,
+        16,
+        12,
+        24,
+        32,
+        16,
+        12,
+        24,
+        16,
+    ]
     return tuple(ServerSpec(f"app{i + 1:02}", cpus=c, mem_mib=3072 * c) for i, c in enumerate(sizes))
 
 

@@ -122,8 +122,16 @@ class SimServer:
     def fresh(self) -> Figures:
         """The figures a direct query gets now (claims are not in Figures: anchors never claim)."""
         count = len(self.sessions)
-        return Figures(self.index, self.spec.cpus, self.spec.weight, count, self.load1, self.load15,
-                       self.spec.mem_mib, self.mem_used_mib(count))  # fmt: skip
+        return Figures(
+            self.index,
+            self.spec.cpus,
+            self.spec.weight,
+            count,
+            self.load1,
+            self.load15,
+            self.spec.mem_mib,
+            self.mem_used_mib(count),
+        )
 
     def tick_at(self, t_s: float) -> int:
         """The index of the last tick at or before `t_s` (0 before the first)."""
@@ -133,8 +141,16 @@ class SimServer:
         """The figures it reported at the last tick at or before `t_s`."""
         k = self.tick_at(t_s)
         count = self.hist_sessions[k]
-        return Figures(self.index, self.spec.cpus, self.spec.weight, count, self.hist_load1[k],
-                       self.hist_load15[k], self.spec.mem_mib, self.mem_used_mib(count))  # fmt: skip
+        return Figures(
+            self.index,
+            self.spec.cpus,
+            self.spec.weight,
+            count,
+            self.hist_load1[k],
+            self.hist_load15[k],
+            self.spec.mem_mib,
+            self.mem_used_mib(count),
+        )
 
     def answered(self, now: float) -> Answered:
         """What ltsp-mesh's direct query returns now, as the hook's ranking receives it."""

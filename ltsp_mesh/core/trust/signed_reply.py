@@ -130,7 +130,9 @@ def decode(data: bytes) -> SignedReply:
             f"reply field {CERT_FIELD!r} is not a certificate of at most {MAX_CERT_BYTES} bytes"
         )
     if not isinstance(public_key, bytes) or len(public_key) > MAX_PUBLIC_KEY_BYTES:
-        raise DecodeError(f"reply field {PUBLIC_KEY_FIELD!r} is not a public key of at most {MAX_PUBLIC_KEY_BYTES} bytes")
+        raise DecodeError(
+            f"reply field {PUBLIC_KEY_FIELD!r} is not a public key of at most {MAX_PUBLIC_KEY_BYTES} bytes"
+        )
     return SignedReply(reply, signature, certificate, public_key)
 
 

@@ -63,9 +63,13 @@ def _tokens(text: str, where: str) -> list[_Token]:
         match = _TOKEN.match(text, pos)
         if match is None:
             rest = text[pos:]
-            problem = ("a /* comment is never closed" if rest.startswith("/*")
-                       else "a quoted string is never closed" if rest.startswith('"')
-                       else f"cannot read {rest[:20]!r}; {_HINT}")  # fmt: skip
+            problem = (
+                "a /* comment is never closed"
+                if rest.startswith("/*")
+                else "a quoted string is never closed"
+                if rest.startswith('"')
+                else f"cannot read {rest[:20]!r}; {_HINT}"
+            )
             raise ConfigError(f"{where} line {line}: {problem}")
         piece = match.group()
         if not (piece[0].isspace() or piece.startswith(("#", "//", "/*"))):
@@ -99,8 +103,10 @@ class _Reader:
     def expect(self, text: str, what: str) -> None:
         found = self.next(f"{text!r} {what}")
         if found != text:
-            raise ConfigError(f"{self.where} line {self.tokens[self.pos - 1].line}: expected {text!r} {what}, "
-                              f"found {found[:40]!r}")  # fmt: skip
+            raise ConfigError(
+                f"{self.where} line {self.tokens[self.pos - 1].line}: expected {text!r} {what}, "
+                f"found {found[:40]!r}"
+            )
 
 
 def _unquote(word: str) -> str:
@@ -129,13 +135,17 @@ def _statement(reader: _Reader) -> tuple[TsigKey, int]:
         if clause == "algorithm":
             algorithm = _ALIASES.get(value.lower(), value.lower())
             if algorithm not in ALGORITHMS:
-                raise ConfigError(f"{reader.where} line {clause_line}: algorithm {value!r} is not one of "
-                                  f"{', '.join(ALGORITHMS)}")  # fmt: skip
+                raise ConfigError(
+                    f"{reader.where} line {clause_line}: algorithm {value!r} is not one of "
+                    f"{', '.join(ALGORITHMS)}"
+                )
         elif clause == "secret":
             secret = _secret(value, reader.where, clause_line)
         else:
-            raise ConfigError(f"{reader.where} line {clause_line}: {clause[:40]!r} is not a key clause "
-                              "(a key has algorithm and secret)")  # fmt: skip
+            raise ConfigError(
+                f"{reader.where} line {clause_line}: {clause[:40]!r} is not a key clause "
+                "(a key has algorithm and secret)"
+            )
     reader.expect(";", "after the closing }")
     if algorithm is None or secret is None:
         missing = " and ".join(w for w, v in (("algorithm", algorithm), ("secret", secret)) if v is None)
@@ -164,6 +174,8 @@ def parse(text: str, where: str) -> TsigKey:
         keys.append(_statement(reader))
     if len(keys) > 1:
         lines = ", ".join(str(line) for _, line in keys)
-        raise ConfigError(f"{where}: holds {len(keys)} keys (lines {lines}); give ltsp-mesh a file with only the "
-                          "key its DNS updates are signed with")  # fmt: skip
+        raise ConfigError(
+            f"{where}: holds {len(keys)} keys (lines {lines}); give ltsp-mesh a file with only the "
+            "key its DNS updates are signed with"
+        )
     return keys[0][0]

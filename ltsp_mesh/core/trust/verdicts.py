@@ -200,8 +200,11 @@ def check_txt(
     )
     if signer is None:
         if match.authorities:
-            return Verdict(Outcome.DEFERRED, f"only a CA is trusted for {names}; the reply must bring a certificate",
-                           reason=Reason.CA_ONLY)  # fmt: skip
+            return Verdict(
+                Outcome.DEFERRED,
+                f"only a CA is trusted for {names}; the reply must bring a certificate",
+                reason=Reason.CA_ONLY,
+            )
         claimed = next((v for k, v in properties.items() if k.lower() == b"hk" and v), b"")
         return _no_signer(candidates, claimed.decode("ascii", "replace"), "TXT record", names)
     if match.is_revoked(signer):
@@ -211,8 +214,12 @@ def check_txt(
     age_s = now - signature.timestamp
     if not -freshness.max_skew_s <= age_s <= freshness.txt_max_age_s + freshness.max_skew_s:
         return _reject(Reason.STALE, f"the TXT record's timestamp is {age_s:+.0f} s from this clock", signer)
-    return Verdict(Outcome.ACCEPTED, f"TXT signed by {signer.fingerprint}, listed for {names}", via=Via.KNOWN_KEY,
-                   key_fingerprint=signer.fingerprint)  # fmt: skip
+    return Verdict(
+        Outcome.ACCEPTED,
+        f"TXT signed by {signer.fingerprint}, listed for {names}",
+        via=Via.KNOWN_KEY,
+        key_fingerprint=signer.fingerprint,
+    )
 
 
 def check_reply(
@@ -228,10 +235,20 @@ def check_reply(
     if not hmac.compare_digest(signed.reply.nonce, nonce):
         return _reject(Reason.WRONG_NONCE, "the reply does not carry the nonce of the request")
     return check_signed(
-        Signed("reply", signing.REPLY_NAMESPACE, signed_reply.reply_message(signed.reply), signed.signature,
-               signed.reply.timestamp, signed.certificate, signed.reply.record.host_key_fp),
-        peer=peer, known_hosts=known_hosts, now=now, freshness=freshness,
-    )  # fmt: skip
+        Signed(
+            "reply",
+            signing.REPLY_NAMESPACE,
+            signed_reply.reply_message(signed.reply),
+            signed.signature,
+            signed.reply.timestamp,
+            signed.certificate,
+            signed.reply.record.host_key_fp,
+        ),
+        peer=peer,
+        known_hosts=known_hosts,
+        now=now,
+        freshness=freshness,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,31 +284,44 @@ def check_signed(
         signer = cert.key
         if not _verifies(signer, signed.namespace, signed.message, signed.signature):
             return _reject(
-                Reason.BAD_SIGNATURE, f"the {signed.what} is not signed by the key its certificate certifies", signer
+                Reason.BAD_SIGNATURE,
+                f"the {signed.what} is not signed by the key its certificate certifies",
+                signer,
             )
         if match.is_revoked(signer) or match.is_revoked(cert.ca_key):
             return _reject(Reason.REVOKED, f"{signer.fingerprint} or its CA is revoked for {names}", signer)
         if signer not in match.keys:
-            problem = ssh_cert.check_host_certificate(cert, authorities=match.authorities, names=peer.lookup_names,
-                                                      now=now)  # fmt: skip
+            problem = ssh_cert.check_host_certificate(
+                cert, authorities=match.authorities, names=peer.lookup_names, now=now
+            )
             if problem is not None:
                 return _reject(_CERT_REASONS[problem[0]], problem[1], signer)
             via = Via.CERTIFICATE
     else:
         candidates = _candidates(match)
-        found = next((k for k in candidates if _verifies(k, signed.namespace, signed.message, signed.signature)), None)
+        found = next(
+            (k for k in candidates if _verifies(k, signed.namespace, signed.message, signed.signature)), None
+        )
         if found is None:
             return _no_signer(candidates, signed.claimed_fp, signed.what, names)
         signer = found
         if match.is_revoked(signer):
             return _reject(
-                Reason.REVOKED, f"the {signed.what} is signed by {signer.fingerprint}, revoked for {names}", signer
+                Reason.REVOKED,
+                f"the {signed.what} is signed by {signer.fingerprint}, revoked for {names}",
+                signer,
             )
     skew_s = now - signed.timestamp
     if not math.isfinite(skew_s) or abs(skew_s) > freshness.max_skew_s:
-        return _reject(Reason.STALE, f"the {signed.what}'s timestamp is {skew_s:+.0f} s from this clock", signer)
-    return Verdict(Outcome.ACCEPTED, f"{signed.what} signed by {signer.fingerprint} ({via.value}) for {names}",
-                   via=via, key_fingerprint=signer.fingerprint)  # fmt: skip
+        return _reject(
+            Reason.STALE, f"the {signed.what}'s timestamp is {skew_s:+.0f} s from this clock", signer
+        )
+    return Verdict(
+        Outcome.ACCEPTED,
+        f"{signed.what} signed by {signer.fingerprint} ({via.value}) for {names}",
+        via=via,
+        key_fingerprint=signer.fingerprint,
+    )
 
 
 def _candidates(match: Match) -> list[PublicKey]:

@@ -78,7 +78,9 @@ def screen(state: State, clock: str) -> str:
             figures = f"{server.sessions} sessions / capacity {server.capacity}"
         if server.load is not None:
             figures += f", load {server.load:.2f}"
-        lines.append(f"{pointer} {number:>2} {star} {server.name:<28} {server.address:<15} {server.status:<10} {figures}")
+        lines.append(
+            f"{pointer} {number:>2} {star} {server.name:<28} {server.address:<15} {server.status:<10} {figures}"
+        )
     if not state.message.servers:
         lines.append("  no server found yet")
     lines += ["", f"updated {clock}   * recommended   Enter: log in   arrows or 1-9: choose   q: quit"]

@@ -59,10 +59,14 @@ def build(
         )
         for choice in chooser.choices(answered, discovered=silent, settings=settings, mac=mac, rng=rng)
     ]
-    rows += [ServerView(d.label, address, UNMEASURED, False, None, None) for d, address in
-             sorted(unmeasured, key=lambda u: u[0].instance)]  # fmt: skip
-    rows += [ServerView(d.label, address, UNTRUSTED, False, None, None, (reason,)) for d, address, reason in
-             sorted(untrusted, key=lambda u: u[0].instance)]  # fmt: skip
+    rows += [
+        ServerView(d.label, address, UNMEASURED, False, None, None)
+        for d, address in sorted(unmeasured, key=lambda u: u[0].instance)
+    ]
+    rows += [
+        ServerView(d.label, address, UNTRUSTED, False, None, None, (reason,))
+        for d, address, reason in sorted(untrusted, key=lambda u: u[0].instance)
+    ]
     return rows
 
 
@@ -70,13 +74,26 @@ def to_message(rows: Sequence[ServerView], at: float) -> dict[str, Any]:
     """The view as a plain map (the greeter feed's message and `status --json`)."""
     servers = []
     for row in rows:
-        entry: dict[str, Any] = {"name": row.name, "address": row.address, "status": row.status,
-                                 "recommended": row.recommended, "response_ms": row.response_ms}  # fmt: skip
+        entry: dict[str, Any] = {
+            "name": row.name,
+            "address": row.address,
+            "status": row.status,
+            "recommended": row.recommended,
+            "response_ms": row.response_ms,
+        }
         if row.record is not None:
             r = row.record
-            entry.update(sessions=r.sessions, pending=r.pending, capacity=r.capacity, fill=round(r.fill, 3),
-                         load=r.load_per_cpu, cpus=r.cpus, mem=r.mem_percent, swapping=r.swapping,
-                         id=r.server_id)  # fmt: skip
+            entry.update(
+                sessions=r.sessions,
+                pending=r.pending,
+                capacity=r.capacity,
+                fill=round(r.fill, 3),
+                load=r.load_per_cpu,
+                cpus=r.cpus,
+                mem=r.mem_percent,
+                swapping=r.swapping,
+                id=r.server_id,
+            )
         if row.reasons:
             entry["reasons"] = list(row.reasons)
         servers.append(entry)

@@ -41,9 +41,18 @@ PORT = 378
 
 
 def _load(cpus: int) -> Load:
-    return Load(cpus=cpus, load1=0.0, load5=0.0, load15=0.0, mem_total_kib=3 * cpus * GIB_KIB,
-                mem_available_kib=2 * cpus * GIB_KIB, swap_total_kib=0, swap_used_kib=0, swapping=False,
-                sessions=0)  # fmt: skip
+    return Load(
+        cpus=cpus,
+        load1=0.0,
+        load5=0.0,
+        load15=0.0,
+        mem_total_kib=3 * cpus * GIB_KIB,
+        mem_available_kib=2 * cpus * GIB_KIB,
+        swap_total_kib=0,
+        swap_used_kib=0,
+        swapping=False,
+        sessions=0,
+    )
 
 
 def _spread(first: Counter[str], capacity: dict[str, int]) -> float:
@@ -58,22 +67,43 @@ def run(quick: bool = False) -> list[Figure]:
     idle_s = 8.0 if quick else IDLE_WINDOW_S
     compile_package()
     servers = [f"s{i + 1}" for i in range(len(RUDOLFO_SERVERS))]
-    with tempfile.TemporaryDirectory(prefix="ltsp-mesh-bench-") as tmp, Lab(
-        hosts=[*servers, "client"], workdir=Path(tmp)
-    ) as lab:
+    with (
+        tempfile.TemporaryDirectory(prefix="ltsp-mesh-bench-") as tmp,
+        Lab(hosts=[*servers, "client"], workdir=Path(tmp)) as lab,
+    ):
         trust(lab, *servers)
-        procs = [start_server(lab, h, _load(spec.cpus), sample_interval_s=2.0)
-                 for h, spec in zip(servers, RUDOLFO_SERVERS, strict=True)]  # fmt: skip
+        procs = [
+            start_server(lab, h, _load(spec.cpus), sample_interval_s=2.0)
+            for h, spec in zip(servers, RUDOLFO_SERVERS, strict=True)
+        ]
         wait_ready(lab, procs, timeout_s=90)
         capacity = {lab.address(h): spec.cpus for h, spec in zip(servers, RUDOLFO_SERVERS, strict=True)}
         sources = [f"10.77.0.{100 + i}" for i in range(CLIENT_ADDRESSES)]
-        _ip("-n", lab.netns("client"), "-batch", "-", stdin="".join(f"addr add {a}/24 dev eth0\n" for a in sources))
+        _ip(
+            "-n",
+            lab.netns("client"),
+            "-batch",
+            "-",
+            stdin="".join(f"addr add {a}/24 dev eth0\n" for a in sources),
+        )
         time.sleep(3.0)  # every announcement out, every browser settled
 
         broker = procs[0]
         cpu_before, started = cpu_seconds(broker.pid), time.monotonic()
-        proc = lab.run("client", [sys.executable, "-m", "ltsp_mesh.lab.bench.broker_load", lab.address("s1"), str(PORT),
-                                  str(requests), str(RATE_PER_S), *sources], timeout_s=300)  # fmt: skip
+        proc = lab.run(
+            "client",
+            [
+                sys.executable,
+                "-m",
+                "ltsp_mesh.lab.bench.broker_load",
+                lab.address("s1"),
+                str(PORT),
+                str(requests),
+                str(RATE_PER_S),
+                *sources,
+            ],
+            timeout_s=300,
+        )
         storm_s = time.monotonic() - started
         broker_cpu = 100 * (cpu_seconds(broker.pid) - cpu_before) / storm_s
         broker_rss = rss_mb(broker.pid)
@@ -92,15 +122,39 @@ def run(quick: bool = False) -> list[Figure]:
 
     spread = _spread(first, capacity)
     return [
-        Figure("broker answer time p95, 30 servers, storm", percentile(answered_ms, 0.95), "ms", 10.0, "<=",
-               f"p50 {statistics.median(answered_ms):.1f} ms, max {max(answered_ms):.0f} ms; {requests} requests at "
-               f"{RATE_PER_S:g}/s from {CLIENT_ADDRESSES} addresses in {storm_s:.1f} s; {ok} answered 200"),
+        Figure(
+            "broker answer time p95, 30 servers, storm",
+            percentile(answered_ms, 0.95),
+            "ms",
+            10.0,
+            "<=",
+            f"p50 {statistics.median(answered_ms):.1f} ms, max {max(answered_ms):.0f} ms; {requests} requests at "
+            f"{RATE_PER_S:g}/s from {CLIENT_ADDRESSES} addresses in {storm_s:.1f} s; {ok} answered 200",
+        ),
         Figure("storm requests answered with a host line", 100 * ok / requests, "%", 100.0, ">="),
-        Figure("first picks over capacity share (fullest server)", spread, "x", 1.5, "<=",
-               f"1.0 is exact proportion; {len(first)} of {len(servers)} servers picked first"),
+        Figure(
+            "first picks over capacity share (fullest server)",
+            spread,
+            "x",
+            1.5,
+            "<=",
+            f"1.0 is exact proportion; {len(first)} of {len(servers)} servers picked first",
+        ),
         Figure("broker CPU during the storm", broker_cpu, "% core", 100.0, "<=", f"over {storm_s:.1f} s"),
-        Figure("broker RSS after the storm", broker_rss, "MB", 40.0, "<=",
-               f"every daemon: mean {statistics.mean(rss_all):.1f} MB, worst {max(rss_all):.1f} MB"),
-        Figure("packets per server, idle mesh after the storm (worst)", max(packets), "packets/s", 1.0, "<=",
-               f"mean {statistics.mean(packets):.3f} over {idle_elapsed:.0f} s, no client asking"),
-    ]  # fmt: skip
+        Figure(
+            "broker RSS after the storm",
+            broker_rss,
+            "MB",
+            40.0,
+            "<=",
+            f"every daemon: mean {statistics.mean(rss_all):.1f} MB, worst {max(rss_all):.1f} MB",
+        ),
+        Figure(
+            "packets per server, idle mesh after the storm (worst)",
+            max(packets),
+            "packets/s",
+            1.0,
+            "<=",
+            f"mean {statistics.mean(packets):.3f} over {idle_elapsed:.0f} s, no client asking",
+        ),
+    ]

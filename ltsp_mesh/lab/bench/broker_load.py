@@ -30,7 +30,9 @@ async def _one(broker: str, port: int, source: str) -> tuple[float, int, str]:
     return elapsed_ms, status, first
 
 
-async def storm(broker: str, port: int, requests: int, rate_per_s: float, sources: list[str]) -> dict[str, object]:
+async def storm(
+    broker: str, port: int, requests: int, rate_per_s: float, sources: list[str]
+) -> dict[str, object]:
     """Send the storm; return the latencies, statuses and first hosts."""
     loop = asyncio.get_running_loop()
     results: list[tuple[float, int, str]] = []

@@ -82,9 +82,18 @@ def tx_packets(lab: Lab, host: str) -> int:
 def server_load(index: int) -> Load:
     """A constant, different load for server `index`."""
     cpus = (2, 4, 8)[index % 3]
-    return Load(cpus=cpus, load1=0.3 * index, load5=0.3 * index, load15=0.3 * index, mem_total_kib=8 * GIB_KIB,
-                mem_available_kib=(4 + index % 4) * GIB_KIB, swap_total_kib=GIB_KIB, swap_used_kib=0, swapping=False,
-                sessions=index)  # fmt: skip
+    return Load(
+        cpus=cpus,
+        load1=0.3 * index,
+        load5=0.3 * index,
+        load15=0.3 * index,
+        mem_total_kib=8 * GIB_KIB,
+        mem_available_kib=(4 + index % 4) * GIB_KIB,
+        swap_total_kib=GIB_KIB,
+        swap_used_kib=0,
+        swapping=False,
+        sessions=index,
+    )
 
 
 def run(quick: bool = False) -> list[Figure]:
@@ -93,10 +102,13 @@ def run(quick: bool = False) -> list[Figure]:
     window_s = 10.0 if quick else 30.0
     compile_package()
     servers = [f"s{i}" for i in range(1, SERVERS + 1)]
-    with tempfile.TemporaryDirectory(prefix="ltsp-mesh-bench-") as tmp, Lab(
-        hosts=[*servers, "client"], workdir=Path(tmp)
-    ) as lab:
-        procs = [start_server(lab, host, server_load(i), sample_interval_s=2.0) for i, host in enumerate(servers)]
+    with (
+        tempfile.TemporaryDirectory(prefix="ltsp-mesh-bench-") as tmp,
+        Lab(hosts=[*servers, "client"], workdir=Path(tmp)) as lab,
+    ):
+        procs = [
+            start_server(lab, host, server_load(i), sample_interval_s=2.0) for i, host in enumerate(servers)
+        ]
         wait_ready(lab, procs)
         time.sleep(2.0)  # let the announcements finish
 
@@ -118,12 +130,30 @@ def run(quick: bool = False) -> list[Figure]:
         packets = [(tx_packets(lab, h) - tx_before[h]) / elapsed for h in servers]
 
     return [
-        Figure("hosts wall time p95, 10 servers", percentile(wall_ms, 0.95), "ms", 300, "<=",
-               f"p50 {statistics.median(wall_ms):.0f} ms, {runs} runs, all 10 listed in {complete}/{runs}"),
+        Figure(
+            "hosts wall time p95, 10 servers",
+            percentile(wall_ms, 0.95),
+            "ms",
+            300,
+            "<=",
+            f"p50 {statistics.median(wall_ms):.0f} ms, {runs} runs, all 10 listed in {complete}/{runs}",
+        ),
         Figure("hosts runs listing all 10 servers", 100 * complete / runs, "%", 100, ">="),
-        Figure("daemon CPU at steady state (worst)", max(cpu_percent), "% core", 1.0, "<=",
-               f"mean {statistics.mean(cpu_percent):.2f} % over {elapsed:.0f} s"),
+        Figure(
+            "daemon CPU at steady state (worst)",
+            max(cpu_percent),
+            "% core",
+            1.0,
+            "<=",
+            f"mean {statistics.mean(cpu_percent):.2f} % over {elapsed:.0f} s",
+        ),
         Figure("daemon RSS (worst)", max(rss), "MB", 40, "<=", f"mean {statistics.mean(rss):.1f} MB"),
-        Figure("mDNS packets per server, constant load (worst)", max(packets), "packets/s", 1.0, "<=",
-               f"mean {statistics.mean(packets):.3f} over {elapsed:.0f} s, no client running"),
-    ]  # fmt: skip
+        Figure(
+            "mDNS packets per server, constant load (worst)",
+            max(packets),
+            "packets/s",
+            1.0,
+            "<=",
+            f"mean {statistics.mean(packets):.3f} over {elapsed:.0f} s, no client running",
+        ),
+    ]

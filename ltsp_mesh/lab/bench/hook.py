@@ -44,7 +44,9 @@ def _time(run: Callable[[], str], runs: int) -> tuple[list[float], int]:
     return wall_ms, listed
 
 
-def _sh_hook(lab: Lab, root: lab_chroot.ClientRoot, env: dict[str, str], log: socket.socket, fell_back: list[str]) -> str:
+def _sh_hook(
+    lab: Lab, root: lab_chroot.ClientRoot, env: dict[str, str], log: socket.socket, fell_back: list[str]
+) -> str:
     output = lab_chroot.run_hook(lab, "client", root, env).stdout
     while True:  # what the hook said through logger: why it did not print a broker's answer
         try:
@@ -55,21 +57,29 @@ def _sh_hook(lab: Lab, root: lab_chroot.ClientRoot, env: dict[str, str], log: so
             fell_back.append(message)
 
 
+def _python_hook(lab: Lab, argv: list[str], env: dict[str, str]) -> str:
+    return lab.run("client", argv, env=env, check=False).stdout
+
+
 def run(quick: bool = False) -> list[Figure]:
     """Time the sh hook and the Python client against the first 10 servers, then all 30."""
     runs = 15 if quick else 60
     servers = [f"s{i}" for i in range(1, max(SIZES) + 1)]
     compile_package()
     figures = []
-    with tempfile.TemporaryDirectory(prefix="ltsp-mesh-bench-") as tmp, Lab(
-        hosts=[*servers, "client"], workdir=Path(tmp)
-    ) as lab, lab_chroot.client_roots(Path(tmp) / "roots", lab, "client", FLAVOURS) as roots:
+    with (
+        tempfile.TemporaryDirectory(prefix="ltsp-mesh-bench-") as tmp,
+        Lab(hosts=[*servers, "client"], workdir=Path(tmp)) as lab,
+        lab_chroot.client_roots(Path(tmp) / "roots", lab, "client", FLAVOURS) as roots,
+    ):
         trust(lab, *servers)
         env = {"SERVER": lab.address("s1"), "LTSP_MESH_CACHE_DIR": str(Path(tmp) / "python-cache")}
         running = 0
         for size in SIZES:
-            procs = [start_server(lab, host, server_load(i), sample_interval_s=2.0)
-                     for i, host in enumerate(servers[running:size], start=running)]  # fmt: skip
+            procs = [
+                start_server(lab, host, server_load(i), sample_interval_s=2.0)
+                for i, host in enumerate(servers[running:size], start=running)
+            ]
             wait_ready(lab, procs, timeout_s=60)
             running = size
             time.sleep(2.0)  # every announcement out, every browser settled
@@ -79,25 +89,59 @@ def run(quick: bool = False) -> list[Figure]:
                 fell_back[flavour] = []
                 with roots[flavour].listen_log() as log:
                     log.setblocking(False)
-                    results[flavour] = _time(functools.partial(_sh_hook, lab, roots[flavour], env, log,
-                                                               fell_back[flavour]), runs)  # fmt: skip
+                    results[flavour] = _time(
+                        functools.partial(_sh_hook, lab, roots[flavour], env, log, fell_back[flavour]), runs
+                    )
             python = mesh_argv("hosts", "--hook", "--interface", "eth0")
-            results["python"] = _time(lambda: lab.run("client", python, env=env, check=False).stdout, runs)
+            results["python"] = _time(functools.partial(_python_hook, lab, python, env), runs)
             python_p95 = percentile(results["python"][0], 0.95)
             for name, (wall_ms, listed) in results.items():
                 p95 = percentile(wall_ms, 0.95)
-                detail = (f"p50 {statistics.median(wall_ms):.1f} ms, max {max(wall_ms):.0f} ms, {runs} runs, "
-                          f"{listed / runs:.1f} of {size} servers listed on average")  # fmt: skip
+                detail = (
+                    f"p50 {statistics.median(wall_ms):.1f} ms, max {max(wall_ms):.0f} ms, {runs} runs, "
+                    f"{listed / runs:.1f} of {size} servers listed on average"
+                )
                 if name == "python":
-                    figures.append(Figure(f"Python client (hosts --hook) p95, {size} servers", p95, "ms", 400.0,
-                                          "<=", detail + "; the deadline, LDM_LB_TIMEOUT_MS, is 400 ms"))  # fmt: skip
+                    figures.append(
+                        Figure(
+                            f"Python client (hosts --hook) p95, {size} servers",
+                            p95,
+                            "ms",
+                            400.0,
+                            "<=",
+                            detail + "; the deadline, LDM_LB_TIMEOUT_MS, is 400 ms",
+                        )
+                    )
                     continue
                 label = "busybox root" if name == "busybox" else "dash + netcat-openbsd root"
-                figures.append(Figure(f"sh hook p95, {label}, {size} servers", p95, "ms", TARGET_P95_MS, "<=",
-                                      f"{detail}; {python_p95 / p95:.0f}x faster than the Python client"))  # fmt: skip
+                figures.append(
+                    Figure(
+                        f"sh hook p95, {label}, {size} servers",
+                        p95,
+                        "ms",
+                        TARGET_P95_MS,
+                        "<=",
+                        f"{detail}; {python_p95 / p95:.0f}x faster than the Python client",
+                    )
+                )
                 why = f"; first: {fell_back[name][0][-200:]}" if fell_back[name] else ""
-                figures.append(Figure(f"sh hook runs that fell back (no broker answer), {label}, {size} servers",
-                                      len(fell_back[name]), "runs", 0, "<=", f"of {runs}{why}"))  # fmt: skip
-                figures.append(Figure(f"servers listed per run, {label}, {size} servers", 100 * listed / (runs * size),
-                                      "%", 100.0, ">="))  # fmt: skip
+                figures.append(
+                    Figure(
+                        f"sh hook runs that fell back (no broker answer), {label}, {size} servers",
+                        len(fell_back[name]),
+                        "runs",
+                        0,
+                        "<=",
+                        f"of {runs}{why}",
+                    )
+                )
+                figures.append(
+                    Figure(
+                        f"servers listed per run, {label}, {size} servers",
+                        100 * listed / (runs * size),
+                        "%",
+                        100.0,
+                        ">=",
+                    )
+                )
     return figures

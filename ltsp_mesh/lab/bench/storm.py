@@ -45,9 +45,18 @@ MODES = {"broker": ("s1",), "brokers-3": ("s1", "s2", "s3")}
 
 
 def _load(cpus: int, sessions: int) -> Load:
-    return Load(cpus=cpus, load1=0.2 * sessions, load5=0.0, load15=0.0, mem_total_kib=3 * cpus * GIB_KIB,
-                mem_available_kib=max(0, 3 * cpus * GIB_KIB - sessions * 400 * 1024), swap_total_kib=0,
-                swap_used_kib=0, swapping=False, sessions=sessions)  # fmt: skip
+    return Load(
+        cpus=cpus,
+        load1=0.2 * sessions,
+        load5=0.0,
+        load15=0.0,
+        mem_total_kib=3 * cpus * GIB_KIB,
+        mem_available_kib=max(0, 3 * cpus * GIB_KIB - sessions * 400 * 1024),
+        swap_total_kib=0,
+        swap_used_kib=0,
+        swapping=False,
+        sessions=sessions,
+    )
 
 
 class _Site:
@@ -67,7 +76,9 @@ class _Site:
             return  # not a server: nobody to log in to
         with self.lock:
             self.sessions[host].append(client_address)
-            set_load(self.lab, host, _load(self.cpus[host], len(self.sessions[host])), tuple(self.sessions[host]))
+            set_load(
+                self.lab, host, _load(self.cpus[host], len(self.sessions[host])), tuple(self.sessions[host])
+            )
             fill = max(len(s) / self.cpus[h] for h, s in self.sessions.items())
             fair = sum(len(s) for s in self.sessions.values()) / self.total_capacity
             self.peak_fill, self.peak_fair = max(self.peak_fill, fill), max(self.peak_fair, fair)
@@ -93,13 +104,19 @@ def _wave_address(wave: int, client: int) -> str:
 def _storm(brokers: tuple[str, ...], waves: int, clients: int, rng: random.Random) -> _Storm:
     servers = {f"s{i + 1}": spec.cpus for i, spec in enumerate(RUDOLFO_SERVERS)}
     names = [f"c{i + 1}" for i in range(clients)]
-    with tempfile.TemporaryDirectory(prefix="ltsp-mesh-bench-") as tmp, Lab(
-        hosts=[*servers, *names], workdir=Path(tmp)
-    ) as lab:
+    with (
+        tempfile.TemporaryDirectory(prefix="ltsp-mesh-bench-") as tmp,
+        Lab(hosts=[*servers, *names], workdir=Path(tmp)) as lab,
+    ):
         # Every client owns one address per wave; servers reach them all on the link.
         for i, name in enumerate(names):
-            _ip("-n", lab.netns(name), "-batch", "-",
-                stdin="".join(f"addr add {_wave_address(w, i)}/32 dev eth0\n" for w in range(waves)))  # fmt: skip
+            _ip(
+                "-n",
+                lab.netns(name),
+                "-batch",
+                "-",
+                stdin="".join(f"addr add {_wave_address(w, i)}/32 dev eth0\n" for w in range(waves)),
+            )
         for host in servers:
             _ip("-n", lab.netns(host), "route", "add", "10.77.0.0/16", "dev", "eth0")
         trust(lab, *servers)
@@ -124,28 +141,48 @@ def _storm(brokers: tuple[str, ...], waves: int, clients: int, rng: random.Rando
             if not (cache / "hosts").exists():  # the hook keeps a list only from a broker's answer
                 fell_back += 1
             if out:
-                timer = threading.Timer(rng.uniform(*TYPING_S), site.login, (_wave_address(wave, index), out[0]))
+                timer = threading.Timer(
+                    rng.uniform(*TYPING_S), site.login, (_wave_address(wave, index), out[0])
+                )
                 timers.append(timer)
                 timer.start()
 
         with ThreadPoolExecutor(PARALLEL_HOOKS) as pool:
             for wave in range(waves):
                 for i, name in enumerate(names):  # a new thin client on each namespace
-                    _ip("-n", lab.netns(name), "route", "replace", "10.77.0.0/24", "dev", "eth0", "src",
-                        _wave_address(wave, i))  # fmt: skip
+                    _ip(
+                        "-n",
+                        lab.netns(name),
+                        "route",
+                        "replace",
+                        "10.77.0.0/24",
+                        "dev",
+                        "eth0",
+                        "src",
+                        _wave_address(wave, i),
+                    )
                 start = time.monotonic()
                 boots = sorted((start + rng.uniform(0, WAVE_WINDOW_S), wave, i) for i in range(clients))
                 list(pool.map(lambda b: boot(*b), boots))
                 for timer in timers:
                     timer.join()
-        return _Storm(site.peak_fill / site.peak_fair if site.peak_fair else 0.0, site.logged_in, fell_back, wall_ms)
+        return _Storm(
+            site.peak_fill / site.peak_fair if site.peak_fair else 0.0, site.logged_in, fell_back, wall_ms
+        )
 
 
 def model_scenario(clients: int, window_s: float) -> Scenario:
     """The lab storm as the simulator sees it: the same servers, clients and typing times."""
-    return Scenario(name="lab-storm", title="the lab storm", servers=RUDOLFO_SERVERS, clients=clients,
-                    end_s=window_s + 60.0, boot_window_s=(0.0, window_s), typing_s=TYPING_S,
-                    claim_delay_s=(0.0005, 0.005))  # fmt: skip
+    return Scenario(
+        name="lab-storm",
+        title="the lab storm",
+        servers=RUDOLFO_SERVERS,
+        clients=clients,
+        end_s=window_s + 60.0,
+        boot_window_s=(0.0, window_s),
+        typing_s=TYPING_S,
+        claim_delay_s=(0.0005, 0.005),
+    )
 
 
 def run(quick: bool = False) -> list[Figure]:
@@ -159,20 +196,39 @@ def run(quick: bool = False) -> list[Figure]:
         runs = waves * CLIENTS
         # The waves last about WAVE_WINDOW_S plus typing each: the model's boot window is theirs.
         scenario = model_scenario(runs, waves * (WAVE_WINDOW_S + TYPING_S[1]))
-        modelled = [metrics.measure(model.simulate(scenario, mode, seed)).peak_over_fair
-                    for seed in range(1, MODEL_SEEDS + 1)]  # fmt: skip
+        modelled = [
+            metrics.measure(model.simulate(scenario, mode, seed)).peak_over_fair
+            for seed in range(1, MODEL_SEEDS + 1)
+        ]
         model_mean = statistics.mean(modelled)
         margin = max(MARGIN, 2 * statistics.stdev(modelled))
         figures += [
-            Figure(f"lab storm, {mode}: peak / fair share", storm.peak_over_fair, "", round(model_mean + margin, 3),
-                   "<=", f"{storm.logged_in} of {runs} sh hook runs logged in onto 30 servers asking "
-                   f"{', '.join(brokers)}; the model ({mode}) {model_mean:.3f} (seeds 1-{MODEL_SEEDS}, range "
-                   f"{min(modelled):.3f}-{max(modelled):.3f})"),
-            Figure(f"lab vs model, {mode}: |peak/fair difference|", abs(storm.peak_over_fair - model_mean), "",
-                   round(margin, 3), "<="),
+            Figure(
+                f"lab storm, {mode}: peak / fair share",
+                storm.peak_over_fair,
+                "",
+                round(model_mean + margin, 3),
+                "<=",
+                f"{storm.logged_in} of {runs} sh hook runs logged in onto 30 servers asking "
+                f"{', '.join(brokers)}; the model ({mode}) {model_mean:.3f} (seeds 1-{MODEL_SEEDS}, range "
+                f"{min(modelled):.3f}-{max(modelled):.3f})",
+            ),
+            Figure(
+                f"lab vs model, {mode}: |peak/fair difference|",
+                abs(storm.peak_over_fair - model_mean),
+                "",
+                round(margin, 3),
+                "<=",
+            ),
             Figure(f"hook runs that fell back, {mode}", storm.fell_back, "runs", 0, "<=", f"of {runs}"),
-            Figure(f"hook wall time p95 in the storm, {mode}", percentile(storm.wall_ms, 0.95), "ms", 400, "<=",
-                   f"p50 {statistics.median(storm.wall_ms):.0f} ms, up to {PARALLEL_HOOKS} at a time on 2 shared "
-                   "cores with 30 daemons (bench hook measures one at a time); LDM_LB_TIMEOUT_MS is 400"),
-        ]  # fmt: skip
+            Figure(
+                f"hook wall time p95 in the storm, {mode}",
+                percentile(storm.wall_ms, 0.95),
+                "ms",
+                400,
+                "<=",
+                f"p50 {statistics.median(storm.wall_ms):.0f} ms, up to {PARALLEL_HOOKS} at a time on 2 shared "
+                "cores with 30 daemons (bench hook measures one at a time); LDM_LB_TIMEOUT_MS is 400",
+            ),
+        ]
     return figures

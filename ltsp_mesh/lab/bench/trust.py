@@ -44,9 +44,19 @@ def _microseconds(operation: Callable[[], object], iterations: int) -> tuple[flo
 
 
 def _record(key: ed25519.Ed25519PrivateKey) -> ServerRecord:
-    return ServerRecord(server_id="0123456789abcdef", cpus=8, load_per_cpu=0.52, mem_percent=45, swapping=False,
-                        sessions=12, pending=2, capacity=8, state=ServerState.UP, query_port=377,
-                        host_key_fp=ssh_keys.ed25519_public_key(key.public_key()).fingerprint)  # fmt: skip
+    return ServerRecord(
+        server_id="0123456789abcdef",
+        cpus=8,
+        load_per_cpu=0.52,
+        mem_percent=45,
+        swapping=False,
+        sessions=12,
+        pending=2,
+        capacity=8,
+        state=ServerState.UP,
+        query_port=377,
+        host_key_fp=ssh_keys.ed25519_public_key(key.public_key()).fingerprint,
+    )
 
 
 def run(quick: bool = False, iterations: int = DEFAULT_ITERATIONS) -> list[Figure]:
@@ -55,13 +65,21 @@ def run(quick: bool = False, iterations: int = DEFAULT_ITERATIONS) -> list[Figur
     keys = [ed25519.Ed25519PrivateKey.generate() for _ in range(SERVERS)]
     ca = ed25519.Ed25519PrivateKey.generate()
     certified = ed25519.Ed25519PrivateKey.generate()
-    listings = [known_hosts.Listing((f"app{i}", f"10.0.0.{i + 1}"), ssh_keys.ed25519_public_key(key.public_key()))
-                for i, key in enumerate(keys)]  # fmt: skip
+    listings = [
+        known_hosts.Listing((f"app{i}", f"10.0.0.{i + 1}"), ssh_keys.ed25519_public_key(key.public_key()))
+        for i, key in enumerate(keys)
+    ]
     ca_line = f"@cert-authority 10.0.1.* {ssh_keys.ed25519_public_key(ca.public_key()).to_line()}\n"
     known = known_hosts.parse(known_hosts.format_known_hosts(listings) + ca_line)
-    certificate = ssh_cert.issue_certificate(ca, ssh_keys.ed25519_public_key(certified.public_key()), key_id="app-ca",
-                                             principals=["10.0.1.6"], valid_after=0, valid_before=2**64 - 1,
-                                             nonce=bytes(32))  # fmt: skip
+    certificate = ssh_cert.issue_certificate(
+        ca,
+        ssh_keys.ed25519_public_key(certified.public_key()),
+        key_id="app-ca",
+        principals=["10.0.1.6"],
+        valid_after=0,
+        valid_before=2**64 - 1,
+        nonce=bytes(32),
+    )
     server, peer = keys[-1], verdicts.Peer(f"10.0.0.{SERVERS}")
     nonce = bytes(range(16))
     request = load_query.Request(load_query.Op.STATS, nonce)
@@ -69,8 +87,14 @@ def run(quick: bool = False, iterations: int = DEFAULT_ITERATIONS) -> list[Figur
 
     plain = load_query.reply_to(request, load_query.REQUEST_SIZE_BYTES, record, _NOW)
     signed = signed_reply.reply_to(request, load_query.REQUEST_SIZE_BYTES, record, _NOW, key=server)
-    with_cert = signed_reply.reply_to(request, signed_reply.CERT_REQUEST_SIZE_BYTES, _record(certified), _NOW,
-                                      key=certified, certificate=certificate)  # fmt: skip
+    with_cert = signed_reply.reply_to(
+        request,
+        signed_reply.CERT_REQUEST_SIZE_BYTES,
+        _record(certified),
+        _NOW,
+        key=certified,
+        certificate=certificate,
+    )
     assert plain is not None and signed is not None and with_cert is not None
 
     def check(datagram: bytes, at: verdicts.Peer) -> verdicts.Verdict:
@@ -94,16 +118,24 @@ def run(quick: bool = False, iterations: int = DEFAULT_ITERATIONS) -> list[Figur
 
     measured = {
         "unsigned reply (baseline)": _microseconds(
-            lambda: load_query.reply_to(request, load_query.REQUEST_SIZE_BYTES, record, _NOW), iterations),
+            lambda: load_query.reply_to(request, load_query.REQUEST_SIZE_BYTES, record, _NOW), iterations
+        ),
         "sign a reply": _microseconds(
-            lambda: signed_reply.reply_to(request, load_query.REQUEST_SIZE_BYTES, record, _NOW, key=server), iterations),
+            lambda: signed_reply.reply_to(request, load_query.REQUEST_SIZE_BYTES, record, _NOW, key=server),
+            iterations,
+        ),
         "check a reply (listed key)": _microseconds(lambda: check(signed, peer), iterations),
-        "check a reply (CA certificate)": _microseconds(lambda: check(with_cert, verdicts.Peer("10.0.1.6")), iterations),
+        "check a reply (CA certificate)": _microseconds(
+            lambda: check(with_cert, verdicts.Peer("10.0.1.6")), iterations
+        ),
         "sign a TXT record": _microseconds(
-            lambda: signing.sign_txt(txt.encode(record), instance=instance, host=host, ssh_port=22, key=server,
-                                     now=_NOW), iterations),
+            lambda: signing.sign_txt(
+                txt.encode(record), instance=instance, host=host, ssh_port=22, key=server, now=_NOW
+            ),
+            iterations,
+        ),
         "check a TXT record (listed key)": _microseconds(check_txt, iterations),
-    }  # fmt: skip
+    }
     figures = []
     for name, (median_us, p95_us) in measured.items():
         target = SIGN_TARGET_US if name.startswith(("sign", "unsigned")) else CHECK_TARGET_US
@@ -118,5 +150,7 @@ def run(quick: bool = False, iterations: int = DEFAULT_ITERATIONS) -> list[Figur
 
 if __name__ == "__main__":
     for figure in run():
-        print(f"{figure.name}: {figure.value:.1f} {figure.unit} (target {figure.comparison} {figure.target:g}; "
-              f"{figure.detail})")  # fmt: skip
+        print(
+            f"{figure.name}: {figure.value:.1f} {figure.unit} (target {figure.comparison} {figure.target:g}; "
+            f"{figure.detail})"
+        )

@@ -44,8 +44,10 @@ KINDS = ("dns", "mdns", "query", "legacy", "other")
 
 
 def _sniff(lab: Lab, hosts: list[str]) -> dict[str, LabProcess]:
-    sniffers = {h: lab.spawn(h, [sys.executable, "-m", "ltsp_mesh.lab.bench.sniff", "eth0"], log_name=f"sniff-{h}")
-                for h in hosts}  # fmt: skip
+    sniffers = {
+        h: lab.spawn(h, [sys.executable, "-m", "ltsp_mesh.lab.bench.sniff", "eth0"], log_name=f"sniff-{h}")
+        for h in hosts
+    }
     for proc in sniffers.values():
         lab.wait_for_log(proc, "ready", 10)
     return sniffers
@@ -77,10 +79,15 @@ def _storm(lab: Lab, clients: list[str], env: dict[str, str], rounds: int) -> tu
     at_once = max(2, os.cpu_count() or 2)
     for _ in range(rounds):
         for first in range(0, len(clients), at_once):
-            procs = [subprocess.Popen(lab.exec_argv(c, mesh_argv("hosts", "--hook")), stdout=subprocess.PIPE, text=True,
-                                      env={**os.environ, **lab.env, **env,
-                                           "LTSP_MESH_CACHE_DIR": f"{env['CACHE']}/{c}"})
-                     for c in clients[first:first + at_once]]  # fmt: skip
+            procs = [
+                subprocess.Popen(
+                    lab.exec_argv(c, mesh_argv("hosts", "--hook")),
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    env={**os.environ, **lab.env, **env, "LTSP_MESH_CACHE_DIR": f"{env['CACHE']}/{c}"},
+                )
+                for c in clients[first : first + at_once]
+            ]
             for proc in procs:
                 out, _ = proc.communicate(timeout=30)
                 runs += 1
@@ -91,8 +98,10 @@ def _storm(lab: Lab, clients: list[str], env: dict[str, str], rounds: int) -> tu
 def _legacy_poll_packets(lab: Lab, client: str, server: str) -> int:
     """Packets one legacy TCP 377 poll (the prototype's) costs, counted at the client."""
     sniffers = _sniff(lab, [client])
-    code = ("import socket,sys\ns=socket.create_connection((sys.argv[1],377),3)\n"
-            "while s.recv(4096): pass\ns.close()\n")  # fmt: skip
+    code = (
+        "import socket,sys\ns=socket.create_connection((sys.argv[1],377),3)\n"
+        "while s.recv(4096): pass\ns.close()\n"
+    )
     lab.run(client, [sys.executable, "-c", code, lab.address(server)])
     time.sleep(0.3)  # the last FIN/ACK
     return _counts(lab, sniffers)[client]["legacy"]
@@ -111,15 +120,18 @@ def run(quick: bool = False) -> list[Figure]:
     return figures
 
 
-def _measure(lab: RoutedLab, tmp: Path, servers: list[str], clients: list[str], rounds: int,
-             window_s: float) -> list[Figure]:  # fmt: skip
+def _measure(
+    lab: RoutedLab, tmp: Path, servers: list[str], clients: list[str], rounds: int, window_s: float
+) -> list[Figure]:
     n, k = len(servers), len(clients)
     bind = Bind(lab, "dns")
     for host in lab.hosts:
         lab.set_resolver(host, bind.address)
     args = ["--dns-sd-domain", ZONE, "--tsig-key", str(bind.key_path), "--dns-lease", str(BENCH_LEASE_S)]
-    procs = [start_server(lab, h, server_load(i), args=["--hostname", h, *args], sample_interval_s=2.0)
-             for i, h in enumerate(servers)]  # fmt: skip
+    procs = [
+        start_server(lab, h, server_load(i), args=["--hostname", h, *args], sample_interval_s=2.0)
+        for i, h in enumerate(servers)
+    ]
     wait_ready(lab, procs, timeout_s=60)
     for proc in procs:
         lab.wait_for_log(proc, "registered ", 30)
@@ -136,11 +148,15 @@ def _measure(lab: RoutedLab, tmp: Path, servers: list[str], clients: list[str], 
     cycle_s = dnssd_lease.DEFAULT_LEASE_S * mean_renewal
     mdns_per_s = max(steady[h]["mdns"] for h in servers) / elapsed
 
-    env = {"LDM_LB_DOMAIN": ZONE, "SERVER": "10.77.1.250",
-           "CACHE": str(tmp / "cache"), "BENCH_SERVERS": str(n),
-           # Packets, not time, are measured here (bench hook times the hook): a longer deadline
-           # keeps the lab machine's CPU contention from cutting runs short.
-           "LDM_LB_TIMEOUT_MS": "2000"}  # fmt: skip
+    env = {
+        "LDM_LB_DOMAIN": ZONE,
+        "SERVER": "10.77.1.250",
+        "CACHE": str(tmp / "cache"),
+        "BENCH_SERVERS": str(n),
+        # Packets, not time, are measured here (bench hook times the hook): a longer deadline
+        # keeps the lab machine's CPU contention from cutting runs short.
+        "LDM_LB_TIMEOUT_MS": "2000",
+    }
     sniffers = _sniff(lab, [*servers, *clients, "dns"])
     storm_started = time.monotonic()
     runs, complete = _storm(lab, clients, env, rounds)
@@ -162,25 +178,67 @@ def _measure(lab: RoutedLab, tmp: Path, servers: list[str], clients: list[str], 
     dns_server_per_run = storm["dns"]["dns"] / runs
     prototype_client = n * poll
     return [
-        Figure(f"DNS packets per server per renewal, {n} servers", dns_per_cycle, "packets", 4 * n + 4, "<=",
-               f"{_mean(steady, servers, 'dns'):.0f} in {elapsed:.0f} s = {cycles:.1f} renewals at a {BENCH_LEASE_S} s "
-               "lease: the signed update, the PTR and each peer's SRV and stamp, both ways"),
-        Figure("DNS packets/s per server at steady state, default lease", dns_per_cycle / cycle_s, "packets/s", 1.0,
-               "<=", f"one renewal every {cycle_s:.0f} s ({dnssd_lease.DEFAULT_LEASE_S} s lease); all {n} together "
-               f"send the DNS server {steady['dns']['dns'] / cycles / cycle_s:.2f} packets/s"),
-        Figure("mDNS packets/s per server at steady state (worst)", mdns_per_s, "packets/s", 1.0, "<=",
-               f"constant load, over {elapsed:.0f} s"),
-        Figure(f"DNS packets per client hook run, {n} servers", client_dns, "packets", 2 * (1 + 3 * n), "<=",
-               f"PTR, then SRV and TXT of each server (A came in the additional section); {runs} runs by {k} "
-               f"clients in {storm_s:.1f} s, {complete}/{runs} listed all {n}"),
-        Figure("packets per client hook run (DNS, direct queries, claim, mDNS)", client_own, "packets",
-               prototype_client, "<=", f"the prototype's boot: {n} legacy TCP polls of {poll} packets; "
-               f"mDNS questions of the other clients heard per run: {heard:.1f} (a reflector would add every "
-               "answer from every segment)"),
-        Figure("packets per server per client hook run", server_query + server_mdns, "packets", poll, "<=",
-               f"direct query and claims {server_query:.2f}, mDNS {server_mdns:.2f} (TXT updates as claims "
-               f"arrive); no DNS caused by clients, only the servers' own renewals; the prototype: a {poll}-packet "
-               "TCP poll per client boot"),
-        Figure("DNS server packets per client hook run", dns_server_per_run, "packets", 2 * (1 + 3 * n) + 2, "<=",
-               f"{storm['dns']['dns']} during the storm, the servers' renewals included"),
-    ]  # fmt: skip
+        Figure(
+            f"DNS packets per server per renewal, {n} servers",
+            dns_per_cycle,
+            "packets",
+            4 * n + 4,
+            "<=",
+            f"{_mean(steady, servers, 'dns'):.0f} in {elapsed:.0f} s = {cycles:.1f} renewals at a {BENCH_LEASE_S} s "
+            "lease: the signed update, the PTR and each peer's SRV and stamp, both ways",
+        ),
+        Figure(
+            "DNS packets/s per server at steady state, default lease",
+            dns_per_cycle / cycle_s,
+            "packets/s",
+            1.0,
+            "<=",
+            f"one renewal every {cycle_s:.0f} s ({dnssd_lease.DEFAULT_LEASE_S} s lease); all {n} together "
+            f"send the DNS server {steady['dns']['dns'] / cycles / cycle_s:.2f} packets/s",
+        ),
+        Figure(
+            "mDNS packets/s per server at steady state (worst)",
+            mdns_per_s,
+            "packets/s",
+            1.0,
+            "<=",
+            f"constant load, over {elapsed:.0f} s",
+        ),
+        Figure(
+            f"DNS packets per client hook run, {n} servers",
+            client_dns,
+            "packets",
+            2 * (1 + 3 * n),
+            "<=",
+            f"PTR, then SRV and TXT of each server (A came in the additional section); {runs} runs by {k} "
+            f"clients in {storm_s:.1f} s, {complete}/{runs} listed all {n}",
+        ),
+        Figure(
+            "packets per client hook run (DNS, direct queries, claim, mDNS)",
+            client_own,
+            "packets",
+            prototype_client,
+            "<=",
+            f"the prototype's boot: {n} legacy TCP polls of {poll} packets; "
+            f"mDNS questions of the other clients heard per run: {heard:.1f} (a reflector would add every "
+            "answer from every segment)",
+        ),
+        Figure(
+            "packets per server per client hook run",
+            server_query + server_mdns,
+            "packets",
+            poll,
+            "<=",
+            f"direct query and claims {server_query:.2f}, mDNS {server_mdns:.2f} (TXT updates as claims "
+            f"arrive); no DNS caused by clients, only the servers' own renewals; the prototype: a {poll}-packet "
+            "TCP poll per client boot",
+        ),
+        Figure(
+            "DNS server packets per client hook run",
+            dns_server_per_run,
+            "packets",
+            2 * (1 + 3 * n) + 2,
+            "<=",
+            f"{storm['dns']['dns']} during the storm, the servers' renewals included",
+        ),
+    ]

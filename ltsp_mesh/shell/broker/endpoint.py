@@ -70,9 +70,11 @@ class Endpoint:
     def __init__(self, decide: Decide, counters: Counter[str], limits: Limits | None = None) -> None:
         self.decide, self.counters = decide, counters
         self.limits = limits or Limits()
-        self.limiter = RateLimiter(per_source_per_s=self.limits.per_source_per_s,
-                                   per_source_burst=self.limits.per_source_burst,
-                                   global_per_s=self.limits.global_per_s)  # fmt: skip
+        self.limiter = RateLimiter(
+            per_source_per_s=self.limits.per_source_per_s,
+            per_source_burst=self.limits.per_source_burst,
+            global_per_s=self.limits.global_per_s,
+        )
         self.open: Counter[str] = Counter()
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -108,7 +110,9 @@ class Endpoint:
             except OSError:
                 pass
 
-    async def _reply(self, conn: h11.Connection, reader: asyncio.StreamReader, client: str, local: str) -> Reply | None:
+    async def _reply(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, client: str, local: str
+    ) -> Reply | None:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.limits.read_timeout_s):
@@ -135,10 +139,16 @@ class Endpoint:
         return await self.decide(decoded, client, local)
 
     async def _send(self, conn: h11.Connection, writer: asyncio.StreamWriter, reply: Reply) -> None:
-        headers = [("Content-Type", reply.content_type), ("Content-Length", str(len(reply.body))),
-                   ("Connection", "close"), ("Cache-Control", "no-store")]  # fmt: skip
+        headers = [
+            ("Content-Type", reply.content_type),
+            ("Content-Length", str(len(reply.body))),
+            ("Connection", "close"),
+            ("Cache-Control", "no-store"),
+        ]
         try:
-            data = conn.send(h11.Response(status_code=reply.status, headers=headers, reason=_phrase(reply.status)))
+            data = conn.send(
+                h11.Response(status_code=reply.status, headers=headers, reason=_phrase(reply.status))
+            )
             if conn.our_state is h11.SEND_BODY:
                 data = (data or b"") + (conn.send(h11.Data(data=reply.body)) or b"")
                 data += conn.send(h11.EndOfMessage()) or b""
@@ -150,9 +160,11 @@ class Endpoint:
         self.counters[f"broker_answered_{reply.status}"] += 1
 
     async def _send_raw(self, writer: asyncio.StreamWriter, reply: Reply) -> None:
-        head = (f"HTTP/1.0 {reply.status} {_phrase(reply.status)}\r\n"
-                f"Content-Type: {reply.content_type}\r\nContent-Length: {len(reply.body)}\r\n"
-                "Connection: close\r\n\r\n").encode("ascii")  # fmt: skip
+        head = (
+            f"HTTP/1.0 {reply.status} {_phrase(reply.status)}\r\n"
+            f"Content-Type: {reply.content_type}\r\nContent-Length: {len(reply.body)}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode("ascii")
         await self._write(writer, head + reply.body)
         self.counters[f"broker_answered_{reply.status}"] += 1
 
@@ -190,7 +202,10 @@ async def _next_request(conn: h11.Connection, reader: asyncio.StreamReader) -> h
 async def start(host: str, port: int, endpoint: Endpoint) -> asyncio.Server:
     """Listen on (host, port); ConfigError naming the port and the fix when that fails."""
     try:
-        return await asyncio.start_server(endpoint.serve, host, port, reuse_address=True,
-                                          backlog=MAX_CONNECTIONS)  # fmt: skip
+        return await asyncio.start_server(
+            endpoint.serve, host, port, reuse_address=True, backlog=MAX_CONNECTIONS
+        )
     except OSError as exc:
-        raise cannot_listen("thin clients (the broker, TCP)", host, port, "BROKER_PORT / --broker-port", exc) from None
+        raise cannot_listen(
+            "thin clients (the broker, TCP)", host, port, "BROKER_PORT / --broker-port", exc
+        ) from None

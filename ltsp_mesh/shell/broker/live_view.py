@@ -124,8 +124,9 @@ class LiveView:
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         """Open the claim socket and start browsing."""
-        transport, _ = await self._loop.create_datagram_endpoint(lambda: _ClaimReplies(self),
-                                                                 local_addr=("0.0.0.0", 0))  # fmt: skip
+        transport, _ = await self._loop.create_datagram_endpoint(
+            lambda: _ClaimReplies(self), local_addr=("0.0.0.0", 0)
+        )
         self._claim_transport = transport
         self._browser = AsyncServiceBrowser(self.aiozc.zeroconf, SERVICE_TYPE, handlers=[self._on_change])
 
@@ -143,7 +144,9 @@ class LiveView:
             self._claim_transport = None
 
     # -- discovery ---------------------------------------------------------------------
-    def _on_change(self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
+    def _on_change(
+        self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
+    ) -> None:
         if state_change is ServiceStateChange.Removed:
             self.discovered.pop(name, None)
             self.view.forget(name, self._loop.time())
@@ -171,7 +174,9 @@ class LiveView:
             announced = txt.decode(properties)
         except DecodeError as exc:
             problem = str(exc)
-        self.discovered[name] = Discovered(name, info.server, info.port, addresses, announced, problem, properties)
+        self.discovered[name] = Discovered(
+            name, info.server, info.port, addresses, announced, problem, properties
+        )
 
     # -- figures -----------------------------------------------------------------------
     async def ready(self, deadline: float) -> None:
@@ -192,8 +197,13 @@ class LiveView:
         """The trust policy's verdict on a server's TXT, checked again only when it changed."""
         kept = self._txt_verdicts.get(server.instance)
         # Discovered's equality leaves the TXT's properties out (signature and timestamp): compare them too.
-        if (kept is not None and kept[0] == server and kept[0].txt_properties == server.txt_properties
-                and kept[1] == address and now - kept[3] < TXT_VERDICT_S):  # fmt: skip
+        if (
+            kept is not None
+            and kept[0] == server
+            and kept[0].txt_properties == server.txt_properties
+            and kept[1] == address
+            and now - kept[3] < TXT_VERDICT_S
+        ):
             return kept[2]
         why = self.policy.ask(server, address, now)
         if not why:  # a refusal is checked again: it is cheap (no listed key, no signature check)
@@ -205,8 +215,9 @@ class LiveView:
         from ltsp_mesh.shell.client import dnssd_browse
 
         try:
-            found = await dnssd_browse.discovered(self.dns_sd_domain, self._loop.time() + 2.0,
-                                                  counters=self.counters)  # fmt: skip
+            found = await dnssd_browse.discovered(
+                self.dns_sd_domain, self._loop.time() + 2.0, counters=self.counters
+            )
         except Exception as exc:  # the resolver's many errors: keep the last list, say why
             self.counters["broker_zone_browse_failed"] += 1
             log.warning("could not browse %s for servers on other links: %s", self.dns_sd_domain, exc)
@@ -227,8 +238,11 @@ class LiveView:
 
     def _targets(self) -> list[query.Target]:
         targets, now = [], time.time()
-        known = dnssd_zone.merge(list(self.discovered.values()), self._unicast) if self._unicast else \
-            list(self.discovered.values())  # fmt: skip
+        known = (
+            dnssd_zone.merge(list(self.discovered.values()), self._unicast)
+            if self._unicast
+            else list(self.discovered.values())
+        )
         for gone in self._txt_verdicts.keys() - {s.instance for s in known}:
             del self._txt_verdicts[gone]
         for server in known:
@@ -242,8 +256,11 @@ class LiveView:
                 self.counters["broker_untrusted"] += 1
                 log.debug("not asking %s (%s): %s", server.label, address, why)
                 continue
-            targets.append(query.Target(server, address, server.announced.query_port,
-                                        self.policy.request_size(server, address)))  # fmt: skip
+            targets.append(
+                query.Target(
+                    server, address, server.announced.query_port, self.policy.request_size(server, address)
+                )
+            )
         return targets
 
     async def _refresh(self) -> None:
@@ -274,8 +291,11 @@ class LiveView:
                 if expected <= answers.keys():
                     publish()
 
-            waiting = self._loop.create_task(query.query_all(targets, started + REFRESH_TIMEOUT_S, self.counters,
-                                                              self.policy, on_answer=on_answer))  # fmt: skip
+            waiting = self._loop.create_task(
+                query.query_all(
+                    targets, started + REFRESH_TIMEOUT_S, self.counters, self.policy, on_answer=on_answer
+                )
+            )
             if expected:
                 await asyncio.wait([waiting], timeout=READY_WAIT_S)
             if not published:
@@ -293,14 +313,21 @@ class LiveView:
         if self._claim_transport is None:
             return
         now = self._loop.time()
-        while self._claims and (len(self._claims) >= MAX_CLAIMS_IN_FLIGHT
-                                or now - next(iter(self._claims.values())).sent_at > PICK_HOLD_S):  # fmt: skip
+        while self._claims and (
+            len(self._claims) >= MAX_CLAIMS_IN_FLIGHT
+            or now - next(iter(self._claims.values())).sent_at > PICK_HOLD_S
+        ):
             self._claims.popitem(last=False)
             self.counters["broker_claims_unanswered"] += 1
         nonce = secrets.token_bytes(16)
         key = self.host_key
-        datagram = relay.encode(client, nonce, time.time(), key=key.private if key else None,
-                                certificate=key.certificate if key else b"")  # fmt: skip
+        datagram = relay.encode(
+            client,
+            nonce,
+            time.time(),
+            key=key.private if key else None,
+            certificate=key.certificate if key else b"",
+        )
         self._claims[nonce] = _Claim(client, listed, now)
         self._claim_transport.sendto(datagram, (listed.answered.address, listed.answered.record.query_port))
         self.counters["broker_claims_sent"] += 1
@@ -322,7 +349,12 @@ class LiveView:
             return
         del self._claims[reply.reply.nonce]
         now = self._loop.time()
-        answer = Answered(listed.answered.discovered, source, reply.reply.record,
-                          round((now - claim.sent_at) * 1000, 2), reply)  # fmt: skip
+        answer = Answered(
+            listed.answered.discovered,
+            source,
+            reply.reply.record,
+            round((now - claim.sent_at) * 1000, 2),
+            reply,
+        )
         self.view.acknowledge(claim.client, listed.key, answer, now)
         self.counters["broker_claims_answered"] += 1

@@ -94,7 +94,13 @@ class _Collector(asyncio.DatagramProtocol):
         message = DNSIncoming(data, addr)
         if not message.valid or not message.is_response() or message.id not in self.query_ids:
             counters["mdns_dropped"] += 1
-            log.debug("dropped mDNS packet from %s: valid=%s response=%s id=%s", addr[0], message.valid, message.is_response(), message.id)
+            log.debug(
+                "dropped mDNS packet from %s: valid=%s response=%s id=%s",
+                addr[0],
+                message.valid,
+                message.is_response(),
+                message.id,
+            )
             return
         per_source = self.browse.per_source
         for answer in message.answers():
@@ -176,8 +182,14 @@ async def browse(
                         break
                     result.counters["mdns_followups"] += 1
                     arrived.clear()
-                    send([(i, t) for i in sorted(lacking_records)[:MAX_FOLLOWUP_NAMES] for t in (_TYPE_SRV, _TYPE_TXT)]
-                         + [(h, _TYPE_A) for h in sorted(lacking_address)[:MAX_FOLLOWUP_NAMES]])  # fmt: skip
+                    send(
+                        [
+                            (i, t)
+                            for i in sorted(lacking_records)[:MAX_FOLLOWUP_NAMES]
+                            for t in (_TYPE_SRV, _TYPE_TXT)
+                        ]
+                        + [(h, _TYPE_A) for h in sorted(lacking_address)[:MAX_FOLLOWUP_NAMES]]
+                    )
                     await arrived.wait()
         except TimeoutError:
             result.counters["mdns_followups_timed_out"] += 1

@@ -1,4 +1,3 @@
-
 """One-shot unicast DNS-SD browse (RFC 6763) through the ordinary resolver, under a deadline.
 
 PTR `_ltsp._tcp.<domain>` lists the instances; then the SRV and TXT of every instance are asked
@@ -113,8 +112,9 @@ async def browse(
                 return None
             counters["dns_queries"] += 1
             try:
-                answer = await resolver.resolve(name, rdtype, raise_on_no_answer=False, lifetime=remaining,
-                                                search=False)  # fmt: skip
+                answer = await resolver.resolve(
+                    name, rdtype, raise_on_no_answer=False, lifetime=remaining, search=False
+                )
             except dns.resolver.NXDOMAIN:
                 return None
             except (dns.exception.DNSException, OSError) as exc:

@@ -85,7 +85,9 @@ def process_age_s() -> float:
         return 0.0
 
 
-def load_settings(options: Options, interface: netif.Interface | None, env: Mapping[str, str]) -> ClientSettings:
+def load_settings(
+    options: Options, interface: netif.Interface | None, env: Mapping[str, str]
+) -> ClientSettings:
     """Settings from the environment first (LDM exports lts.conf), then --lts-conf if given."""
     entries = None
     if options.lts_conf is not None:
@@ -136,8 +138,14 @@ async def decide(options: Options, env: Mapping[str, str], rng: random.Random) -
     found: Survey | None = None
     recommended: str | None = None
     if interfaces and remaining_s > 0:
-        looking = survey(interfaces, browse_s=min(options.browse_ms / 1000, remaining_s), timeout_s=remaining_s,
-                         rng=rng, policy=trust_store.policy(settings), dns_sd_domain=settings.dns_sd_domain)  # fmt: skip
+        looking = survey(
+            interfaces,
+            browse_s=min(options.browse_ms / 1000, remaining_s),
+            timeout_s=remaining_s,
+            rng=rng,
+            policy=trust_store.policy(settings),
+            dns_sd_domain=settings.dns_sd_domain,
+        )
         if settings.loadbalancer_url:
             looked, recommended = await asyncio.gather(
                 looking, loadbalancer_client.recommend(settings.loadbalancer_url, deadline, counters)
@@ -191,7 +199,10 @@ def _fallback(path: Path, settings: ClientSettings, limit: int) -> tuple[list[st
         log.warning("no server answered in time; using the last good list from %s", path)
         hosts, source = list(cached.hosts), Source.CACHE
     else:
-        hosts, source = list(settings.fallback_hosts), Source.FALLBACK if settings.fallback_hosts else Source.NONE
+        hosts, source = (
+            list(settings.fallback_hosts),
+            Source.FALLBACK if settings.fallback_hosts else Source.NONE,
+        )
         if hosts:
             log.warning("no server answered in time and no cached list; using LDM_LB_FALLBACK / $SERVER")
     return (hosts[:limit] if limit else hosts), source

@@ -22,8 +22,13 @@ DEFAULT_MESSAGE_BYTES: Final = 8192
 
 
 class _Attr(ctypes.Structure):
-    _fields_ = [("mq_flags", ctypes.c_long), ("mq_maxmsg", ctypes.c_long), ("mq_msgsize", ctypes.c_long),
-                ("mq_curmsgs", ctypes.c_long), ("_reserved", ctypes.c_long * 4)]  # fmt: skip
+    _fields_ = [
+        ("mq_flags", ctypes.c_long),
+        ("mq_maxmsg", ctypes.c_long),
+        ("mq_msgsize", ctypes.c_long),
+        ("mq_curmsgs", ctypes.c_long),
+        ("_reserved", ctypes.c_long * 4),
+    ]
 
 
 def _libc() -> ctypes.CDLL:
@@ -47,7 +52,12 @@ def _calls() -> ctypes.CDLL:
         lib.mq_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.POINTER(_Attr)]
         lib.mq_open.restype = ctypes.c_int
         lib.mq_send.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint]
-        lib.mq_receive.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_uint)]
+        lib.mq_receive.argtypes = [
+            ctypes.c_int,
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.POINTER(ctypes.c_uint),
+        ]
         lib.mq_receive.restype = ctypes.c_ssize_t
         lib.mq_getattr.argtypes = [ctypes.c_int, ctypes.POINTER(_Attr)]
         lib.mq_close.argtypes = [ctypes.c_int]
@@ -72,8 +82,15 @@ def queue_name(name: str) -> bytes:
 class MessageQueue:
     """An open POSIX message queue; non-blocking, so callers decide how to wait (select)."""
 
-    def __init__(self, name: str, *, create: bool, max_messages: int = 1,
-                 message_bytes: int = DEFAULT_MESSAGE_BYTES, mode: int = 0o644) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        *,
+        create: bool,
+        max_messages: int = 1,
+        message_bytes: int = DEFAULT_MESSAGE_BYTES,
+        mode: int = 0o644,
+    ) -> None:
         self.name = queue_name(name)
         lib = _calls()
         attr = _Attr(mq_maxmsg=max_messages, mq_msgsize=message_bytes)

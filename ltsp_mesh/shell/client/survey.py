@@ -76,11 +76,13 @@ async def survey(
     start = loop.time()
     deadline = start + timeout_s
     window_end = min(start + browse_s, deadline - MIN_QUERY_BUDGET_S)
-    browse_deadline = window_end + max(0.0, (deadline - window_end - MIN_QUERY_BUDGET_S))/ 2
+    browse_deadline = window_end + max(0.0, (deadline - window_end - MIN_QUERY_BUDGET_S)) / 2
     unicast_counters: Counter[str] = Counter()
     if dns_sd_domain:
-        found, unicast = await asyncio.gather(discover.browse(interfaces, window_end, browse_deadline, rng),
-                                              _unicast(dns_sd_domain, browse_deadline, unicast_counters))  # fmt: skip
+        found, unicast = await asyncio.gather(
+            discover.browse(interfaces, window_end, browse_deadline, rng),
+            _unicast(dns_sd_domain, browse_deadline, unicast_counters),
+        )
         discovered = dnssd_zone.merge(found.discovered(), unicast)
     else:
         found = await discover.browse(interfaces, window_end, browse_deadline, rng)
@@ -96,7 +98,9 @@ async def survey(
             continue
         if server.announced is None:
             if policy.strict:  # nothing signed to check: it cannot prove who it is
-                untrusted.append(Untrusted(server, address, f"announces no ltsp-mesh TXT ({server.txt_problem})"))
+                untrusted.append(
+                    Untrusted(server, address, f"announces no ltsp-mesh TXT ({server.txt_problem})")
+                )
             else:
                 unmeasured.append(Unmeasured(server, address))
             continue
@@ -110,9 +114,14 @@ async def survey(
         targets.append(query.Target(server, address, server.announced.query_port, size))
     answered, rejected = await query.query_all(targets, deadline, counters, policy, want_key)
     believed = {a.address for a in answered}
-    untrusted += [Untrusted(t.discovered, t.address, rejected[t.address]) for t in targets
-                  if t.address in rejected and t.address not in believed]  # fmt: skip
-    return Survey(discovered, answered, unmeasured, untrusted, counters, round((loop.time() - start) * 1000, 1))
+    untrusted += [
+        Untrusted(t.discovered, t.address, rejected[t.address])
+        for t in targets
+        if t.address in rejected and t.address not in believed
+    ]
+    return Survey(
+        discovered, answered, unmeasured, untrusted, counters, round((loop.time() - start) * 1000, 1)
+    )
 
 
 async def _unicast(domain: str, deadline: float, counters: Counter[str]) -> list[Discovered]:

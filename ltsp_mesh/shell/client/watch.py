@@ -53,7 +53,9 @@ async def watch(
                 problem = str(exc)
         else:
             problem = "did not resolve"
-        emit(Event(time.time(), change, name, tuple(info.parsed_addresses(IPVersion.V4Only)), record, problem))
+        emit(
+            Event(time.time(), change, name, tuple(info.parsed_addresses(IPVersion.V4Only)), record, problem)
+        )
 
     def on_change(zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
         if state_change is ServiceStateChange.Removed:

@@ -57,8 +57,14 @@ class Announcer:
         properties = txt.encode(record)
         if self._key is None:
             return properties
-        return signing.sign_txt(properties, instance=name, host=self._host, ssh_port=self._ssh_port, key=self._key,
-                                now=time.time())  # fmt: skip
+        return signing.sign_txt(
+            properties,
+            instance=name,
+            host=self._host,
+            ssh_port=self._ssh_port,
+            key=self._key,
+            now=time.time(),
+        )
 
     def _service_info(self, record: ServerRecord) -> ServiceInfo:
         name = self._name if self._info is None else self._info.name

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from zeroconf import InterfaceChoice, IPVersion
 from zeroconf.asyncio import AsyncZeroconf
@@ -110,7 +110,9 @@ def identify(settings: ServeSettings, hostname: str | None = None) -> Identity:
         raise ConfigError("no up, multicast-capable IPv4 interface to announce on; name one with --interface")
     with_mac = [i for i in interfaces if i.mac and i.mac != "00:00:00:00:00:00"]
     if not with_mac:
-        raise ConfigError(f"none of {', '.join(i.name for i in interfaces)} has a MAC address to derive names from")
+        raise ConfigError(
+            f"none of {', '.join(i.name for i in interfaces)} has a MAC address to derive names from"
+        )
     mac = with_mac[0].mac
     host = hostname or socket.gethostname()
     host_key = keys.load(settings.host_key)
@@ -126,7 +128,9 @@ def identify(settings: ServeSettings, hostname: str | None = None) -> Identity:
     )
 
 
-def _snapshot(load: Load, identity: Identity, settings: ServeSettings, drain: DrainState, pending: int) -> Snapshot:
+def _snapshot(
+    load: Load, identity: Identity, settings: ServeSettings, drain: DrainState, pending: int
+) -> Snapshot:
     capacity = settings.capacity or load.cpus
     record = record_from_load(
         load,
@@ -162,6 +166,10 @@ def read_drain_state(state_dir: Path) -> DrainState:
         return DrainState()
 
 
+# No site known_hosts: no mesh member is known, so relayed claims count only within the direct budget.
+NO_MEMBERS: Final = known_hosts.KnownHosts()
+
+
 class Runtime:
     """The running daemon's mutable state: the latest reading, drain state, claims, counters."""
 
@@ -172,7 +180,7 @@ class Runtime:
         load: Load,
         drain: DrainState,
         ledger: PendingLedger,
-        members: known_hosts.KnownHosts = known_hosts.KnownHosts(),
+        members: known_hosts.KnownHosts = NO_MEMBERS,
         strict: bool = False,
     ) -> None:
         self.identity, self.settings = identity, settings
@@ -201,8 +209,15 @@ class Runtime:
             except DecodeError:
                 verdict = relay.Verdict.RELAY_MALFORMED
             else:
-                verdict = relay.admit(request, relayed, source=source, draining=self.drain.draining,
-                                      state=self.claims, now=now, wall_now=time.time())  # fmt: skip
+                verdict = relay.admit(
+                    request,
+                    relayed,
+                    source=source,
+                    draining=self.drain.draining,
+                    state=self.claims,
+                    now=now,
+                    wall_now=time.time(),
+                )
             self.counters[f"claims_{verdict.value}"] += 1
         pending = self.ledger.count(now)
         if pending != self.snapshot.record.pending:
@@ -218,7 +233,9 @@ class Runtime:
         key = self.identity.host_key
         if key is None:
             return load_query.reply_to(request, request_size, record, now)
-        return signed_reply.reply_to(request, request_size, record, now, key=key.private, certificate=key.certificate)
+        return signed_reply.reply_to(
+            request, request_size, record, now, key=key.private, certificate=key.certificate
+        )
 
     def settle(self, session_hosts: tuple[str, ...]) -> None:
         """Clients whose sessions have appeared no longer count as pending."""
@@ -232,8 +249,15 @@ class Runtime:
         return {
             "ok": True,
             "service": self.service_name,
-            "drain": {"draining": self.drain.draining, "reason": self.drain.reason, "since": self.drain.since},
-            "record": {**{f: getattr(record, f) for f in record.__dataclass_fields__}, "state": record.state.value},
+            "drain": {
+                "draining": self.drain.draining,
+                "reason": self.drain.reason,
+                "since": self.drain.since,
+            },
+            "record": {
+                **{f: getattr(record, f) for f in record.__dataclass_fields__},
+                "state": record.state.value,
+            },
             "counters": dict(self.counters),
         }
 
@@ -247,7 +271,9 @@ class Runtime:
                 await asyncio.to_thread(atomic.write, path, control.encode_drain_state(new))
                 self.update(drain=new)
                 self.wake.set()
-                log.info("drain %s%s", "on" if new.draining else "off", f": {new.reason}" if new.reason else "")
+                log.info(
+                    "drain %s%s", "on" if new.draining else "off", f": {new.reason}" if new.reason else ""
+                )
         return self.status()
 
 
@@ -257,13 +283,19 @@ def _trust(site: known_hosts.KnownHosts, identity: Identity) -> tuple[TrustPolic
     mode = TrustPolicy.of(Trust.AUTO, site).mode
     members = site
     if identity.host_key is not None:
-        own = known_hosts.Listing(tuple(i.address for i in identity.interfaces),
-                                  ssh_keys.ed25519_public_key(identity.host_key.private.public_key()))  # fmt: skip
-        members = known_hosts.KnownHosts(site.entries + known_hosts.parse(known_hosts.format_known_hosts([own])).entries)
+        own = known_hosts.Listing(
+            tuple(i.address for i in identity.interfaces),
+            ssh_keys.ed25519_public_key(identity.host_key.private.public_key()),
+        )
+        members = known_hosts.KnownHosts(
+            site.entries + known_hosts.parse(known_hosts.format_known_hosts([own])).entries
+        )
     if mode is not Trust.KNOWN_HOSTS:
-        log.warning("the known hosts (KNOWN_HOSTS in mesh.conf) list no host key: the broker hands out any server "
-                    "that answers, and believes any relayed claim; run `ltsp-mesh known-hosts --accept-new` on a "
-                    "server and ltsp-update-sshkeys")  # fmt: skip
+        log.warning(
+            "the known hosts (KNOWN_HOSTS in mesh.conf) list no host key: the broker hands out any server "
+            "that answers, and believes any relayed claim; run `ltsp-mesh known-hosts --accept-new` on a "
+            "server and ltsp-update-sshkeys"
+        )
     return TrustPolicy(mode, members), members
 
 
@@ -284,8 +316,14 @@ def _broker_decide(live: LiveView, runtime: Runtime) -> broker_endpoint.Decide:
     async def decide(request: BrokerRequest, client: str, local: str) -> answer.Reply:
         loop = asyncio.get_running_loop()
         await live.ready(loop.time() + BROKER_WAIT_S)
-        reply = answer.handle(request, live.view, client=client, now=loop.time(), rng=rng,
-                              client_networks=_client_networks(local, runtime.identity.interfaces))  # fmt: skip
+        reply = answer.handle(
+            request,
+            live.view,
+            client=client,
+            now=loop.time(),
+            rng=rng,
+            client_networks=_client_networks(local, runtime.identity.interfaces),
+        )
         runtime.counters.update(reply.counters)
         if reply.claim is not None:
             live.relay_claim(client, reply.claim)
@@ -333,7 +371,9 @@ class Daemon:
         return self.runtime.counters
 
     @classmethod
-    async def setup(cls, settings: ServeSettings, options: Options, cleanup: contextlib.AsyncExitStack) -> Daemon:
+    async def setup(
+        cls, settings: ServeSettings, options: Options, cleanup: contextlib.AsyncExitStack
+    ) -> Daemon:
         """Resolve everything that can fail on bad configuration or state, bind nothing yet."""
         identity = identify(settings, options.hostname)
         sampler: Sampler = FileSampler(options.load_file) if options.load_file else SystemSampler()
@@ -341,8 +381,15 @@ class Daemon:
         first = await asyncio.to_thread(sampler.sample)
         site = await asyncio.to_thread(trust_store.read_server_known_hosts, settings.known_hosts)
         policy, members = _trust(site, identity)
-        runtime = Runtime(identity, settings, first.load, drain, PendingLedger(ttl_s=options.claim_ttl_s), members,
-                          policy.strict)  # fmt: skip
+        runtime = Runtime(
+            identity,
+            settings,
+            first.load,
+            drain,
+            PendingLedger(ttl_s=options.claim_ttl_s),
+            members,
+            policy.strict,
+        )
         if drain.draining:
             log.info("draining since a previous run%s", f": {drain.reason}" if drain.reason else "")
         daemon = cls(settings, options, identity, sampler, runtime, policy, Notifier(), None)
@@ -356,10 +403,14 @@ class Daemon:
             from ltsp_mesh.shell.server import dnssd_register
 
             daemon.registrar = await dnssd_register.for_daemon(
-                settings, hostname=identity.hostname, interfaces=identity.interfaces, counters=runtime.counters,
-                server=options.dns_server, lease_s=options.dns_lease_s,
+                settings,
+                hostname=identity.hostname,
+                interfaces=identity.interfaces,
+                counters=runtime.counters,
+                server=options.dns_server,
+                lease_s=options.dns_lease_s,
                 signing_key=identity.host_key.private if identity.host_key else None,
-            )  # fmt: skip
+            )
             cleanup.push_async_callback(daemon.registrar.stop)  # removes the records, within seconds
         return daemon
 
@@ -373,39 +424,69 @@ class Daemon:
         settings, identity, runtime, counters = self.settings, self.identity, self.runtime, self.counters
         bind_hosts = [i.address for i in identity.interfaces] if settings.interfaces else ["0.0.0.0"]
         for host in bind_hosts:
-            cleanup.callback((await respond_udp.start(host, settings.query_port, runtime.answer, counters)).close)
-            _close_on_exit(cleanup, await respond_tcp.start(host, settings.query_port, lambda: runtime.snapshot.report,
-                                                            counters))  # fmt: skip
-        log.info("answering queries on %s port %d (UDP msgpack, TCP XML)", ", ".join(bind_hosts), settings.query_port)
+            cleanup.callback(
+                (await respond_udp.start(host, settings.query_port, runtime.answer, counters)).close
+            )
+            _close_on_exit(
+                cleanup,
+                await respond_tcp.start(host, settings.query_port, lambda: runtime.snapshot.report, counters),
+            )
+        log.info(
+            "answering queries on %s port %d (UDP msgpack, TCP XML)",
+            ", ".join(bind_hosts),
+            settings.query_port,
+        )
         control_path = self.options.control_path
         _close_on_exit(cleanup, await control_socket.serve(control_path, runtime.handle_control))
         cleanup.callback(control_path.unlink, missing_ok=True)  # only a socket this daemon made
 
         aiozc = AsyncZeroconf(
-            interfaces=[i.address for i in identity.interfaces] if settings.interfaces else InterfaceChoice.All,
+            interfaces=[i.address for i in identity.interfaces]
+            if settings.interfaces
+            else InterfaceChoice.All,
             ip_version=IPVersion.V4Only,
         )
         cleanup.push_async_callback(aiozc.async_close)  # unregisters every service: the goodbyes
-        live = LiveView(aiozc, networks=[i.network for i in identity.interfaces], policy=self.policy,
-                        host_key=identity.host_key, counters=counters, dns_sd_domain=settings.dns_sd_domain)  # fmt: skip
+        live = LiveView(
+            aiozc,
+            networks=[i.network for i in identity.interfaces],
+            policy=self.policy,
+            host_key=identity.host_key,
+            counters=counters,
+            dns_sd_domain=settings.dns_sd_domain,
+        )
         await live.start()
         cleanup.push_async_callback(live.stop)
         endpoint = broker_endpoint.Endpoint(_broker_decide(live, runtime), counters)
         for host in bind_hosts:
             _close_on_exit(cleanup, await broker_endpoint.start(host, settings.broker_port, endpoint))
-        log.info("answering thin clients' get_hosts on %s TCP port %d (broker, %s trust)", ", ".join(bind_hosts),
-                 settings.broker_port, "known-hosts" if self.policy.strict else "any")  # fmt: skip
+        log.info(
+            "answering thin clients' get_hosts on %s TCP port %d (broker, %s trust)",
+            ", ".join(bind_hosts),
+            settings.broker_port,
+            "known-hosts" if self.policy.strict else "any",
+        )
 
-        self.announcer = Announcer(aiozc, name=identity.service, host=identity.mdns_host, ssh_port=settings.ssh_port,
-                                   addresses=[i.address for i in identity.interfaces],
-                                   key=identity.host_key.private if identity.host_key else None)  # fmt: skip
+        self.announcer = Announcer(
+            aiozc,
+            name=identity.service,
+            host=identity.mdns_host,
+            ssh_port=settings.ssh_port,
+            addresses=[i.address for i in identity.interfaces],
+            key=identity.host_key.private if identity.host_key else None,
+        )
         await self.announcer.register(runtime.snapshot.record, time.monotonic())
         runtime.service_name = self.announcer.registered_name
         if self.registrar is not None:
             self.registrar.start(txt.encode(runtime.snapshot.record))  # in the background: DNS may be down
         record = runtime.snapshot.record
-        log.info("ready: id %s, %d CPUs, capacity %d, %s", identity.server_id, runtime.load.cpus, record.capacity,
-                 record.state.value)  # fmt: skip
+        log.info(
+            "ready: id %s, %d CPUs, capacity %d, %s",
+            identity.server_id,
+            runtime.load.cpus,
+            record.capacity,
+            record.state.value,
+        )
         self.notifier.notify("READY=1", f"STATUS=announcing {self.announcer.registered_name}")
 
     async def serve(self) -> None:

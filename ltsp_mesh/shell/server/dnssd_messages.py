@@ -28,8 +28,12 @@ from ltsp_mesh.core.discovery import dnssd_lease, dnssd_zone
 from ltsp_mesh.core.discovery.dnssd_zone import Rr, RrType, Update
 from ltsp_mesh.core.trust.tsig_key import TsigKey
 
-_RDTYPES: Final = {RrType.PTR: dns.rdatatype.PTR, RrType.SRV: dns.rdatatype.SRV, RrType.TXT: dns.rdatatype.TXT,
-                   RrType.A: dns.rdatatype.A}  # fmt: skip
+_RDTYPES: Final = {
+    RrType.PTR: dns.rdatatype.PTR,
+    RrType.SRV: dns.rdatatype.SRV,
+    RrType.TXT: dns.rdatatype.TXT,
+    RrType.A: dns.rdatatype.A,
+}
 
 
 def name_of(labels: Labels) -> dns.name.Name:
@@ -113,8 +117,9 @@ async def locate(domain: Labels, server: tuple[str, int] | None, deadline: float
     name = name_of(domain)
     remaining = max(0.1, deadline - asyncio.get_running_loop().time())
     if server is not None:
-        response, _ = await dns.asyncquery.udp_with_fallback(dns.message.make_query(name, dns.rdatatype.SOA),
-                                                             server[0], timeout=remaining, port=server[1])  # fmt: skip
+        response, _ = await dns.asyncquery.udp_with_fallback(
+            dns.message.make_query(name, dns.rdatatype.SOA), server[0], timeout=remaining, port=server[1]
+        )
         for section in (response.answer, response.authority):
             for rrset in section:
                 if rrset.rdtype == dns.rdatatype.SOA:

@@ -1,4 +1,3 @@
-
 """Register the server in a unicast DNS-SD zone with TSIG-signed RFC 2136 updates (dnspython).
 
 The daemon starts one Registrar after its mDNS announcement. A background task registers, then
@@ -151,8 +150,11 @@ class Registrar:
                     await self.remove()
             except TimeoutError:
                 self.counters["dns_remove_failed"] += 1
-                log.warning("could not remove %s from DNS within %.0f s; peers will sweep it", self.instance_name,
-                            STOP_TIMEOUT_S)  # fmt: skip
+                log.warning(
+                    "could not remove %s from DNS within %.0f s; peers will sweep it",
+                    self.instance_name,
+                    STOP_TIMEOUT_S,
+                )
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -191,11 +193,22 @@ class Registrar:
     def _registration(self) -> Registration:
         properties = self._properties
         if self._signing_key is not None:
-            properties = signing.sign_txt(properties, instance=self.instance_name, host=self.host_name,
-                                          ssh_port=self.ssh_port, key=self._signing_key, now=time.time())  # fmt: skip
-        return Registration(names=self.names, addresses=self.addresses, ssh_port=self.ssh_port,
-                            txt_rdata=txt.encode_rdata(properties), ttl_s=self.ttl_s,
-                            stamp=Stamp(self.lease_s, secrets.token_hex(8).encode()))  # fmt: skip
+            properties = signing.sign_txt(
+                properties,
+                instance=self.instance_name,
+                host=self.host_name,
+                ssh_port=self.ssh_port,
+                key=self._signing_key,
+                now=time.time(),
+            )
+        return Registration(
+            names=self.names,
+            addresses=self.addresses,
+            ssh_port=self.ssh_port,
+            txt_rdata=txt.encode_rdata(properties),
+            ttl_s=self.ttl_s,
+            stamp=Stamp(self.lease_s, secrets.token_hex(8).encode()),
+        )
 
     async def register(self) -> bool:
         """Put the current records in the zone (with a fresh renewal stamp); True on success."""
@@ -215,9 +228,14 @@ class Registrar:
         if sent_txt and not first:
             self.counters["dns_txt_updates"] += 1
         if first:
-            log.info("registered %s in DNS (zone %s, primary %s): %s, TTL %d s", self.instance_name,
-                     self._primary.zone if self._primary else "?", self._primary, ", ".join(self.addresses),
-                     self.ttl_s)  # fmt: skip
+            log.info(
+                "registered %s in DNS (zone %s, primary %s): %s, TTL %d s",
+                self.instance_name,
+                self._primary.zone if self._primary else "?",
+                self._primary,
+                ", ".join(self.addresses),
+                self.ttl_s,
+            )
         self._report_lease()
         return True
 
@@ -291,8 +309,11 @@ class Registrar:
             if rcode == dns.rcode.NOERROR:
                 self.counters["dns_swept"] += 1
                 removed.append(dnssd_zone.text(instance))
-                log.info("removed %s from DNS: its renewal stamp stood still for over %.0f s (server gone)",
-                         dnssd_zone.text(instance), stamp.lease_s * dnssd_lease.STALE_AFTER_LEASES)  # fmt: skip
+                log.info(
+                    "removed %s from DNS: its renewal stamp stood still for over %.0f s (server gone)",
+                    dnssd_zone.text(instance),
+                    stamp.lease_s * dnssd_lease.STALE_AFTER_LEASES,
+                )
             self._watch.forget(instance)
         return removed
 
@@ -301,8 +322,9 @@ class Registrar:
         self, primary: Primary, owner: Labels, rdtype: dns.rdatatype.RdataType
     ) -> list[dns.rdata.Rdata]:
         query = dns.message.make_query(name_of(owner), rdtype, use_edns=0, payload=1232)  # see dnssd_browse
-        response, _ = await dns.asyncquery.udp_with_fallback(query, primary.address, timeout=UPDATE_TIMEOUT_S,
-                                                             port=primary.port)  # fmt: skip
+        response, _ = await dns.asyncquery.udp_with_fallback(
+            query, primary.address, timeout=UPDATE_TIMEOUT_S, port=primary.port
+        )
         self.counters["dns_queries"] += 1
         for rrset in response.answer:
             if rrset.rdtype == rdtype and rrset.name == name_of(owner):
@@ -322,15 +344,27 @@ class Registrar:
             )
         except dns.tsig.PeerError as exc:  # BADKEY, BADSIG, BADTIME: the server answered, unsigned
             self.counters["dns_update_failed"] += 1
-            log.warning("DNS %s of %s refused by %s: %s; the zone does not know this TSIG key (%s) or its secret "
-                        "differs, or the clocks are more than 5 minutes apart", what, self.instance_name,
-                        self._primary, exc, self._key.name.to_text(omit_final_dot=True))  # fmt: skip
+            log.warning(
+                "DNS %s of %s refused by %s: %s; the zone does not know this TSIG key (%s) or its secret "
+                "differs, or the clocks are more than 5 minutes apart",
+                what,
+                self.instance_name,
+                self._primary,
+                exc,
+                self._key.name.to_text(omit_final_dot=True),
+            )
             return -1
         except (dns.exception.DNSException, OSError) as exc:
             self.counters["dns_update_failed"] += 1
             where = self._primary or (f"{self._server[0]}" if self._server else "the zone's primary")
-            log.warning("DNS %s of %s failed (%s: %s): is %s up and reachable?", what, self.instance_name,
-                        type(exc).__name__, exc or "no answer", where)  # fmt: skip
+            log.warning(
+                "DNS %s of %s failed (%s: %s): is %s up and reachable?",
+                what,
+                self.instance_name,
+                type(exc).__name__,
+                exc or "no answer",
+                where,
+            )
             self._primary = None  # find it again next time: the primary may have moved
             return -1
         rcode = response.rcode()
@@ -342,8 +376,14 @@ class Registrar:
                 log.debug("%s", exc)
         if rcode != dns.rcode.NOERROR and rcode not in _PREREQUISITE_FAILED:
             self.counters["dns_update_failed"] += 1
-            log.warning("DNS %s of %s refused by %s: %s; %s", what, self.instance_name, primary,
-                        dns.rcode.to_text(rcode), _HINTS.get(rcode, "see the DNS server's log"))  # fmt: skip
+            log.warning(
+                "DNS %s of %s refused by %s: %s; %s",
+                what,
+                self.instance_name,
+                primary,
+                dns.rcode.to_text(rcode),
+                _HINTS.get(rcode, "see the DNS server's log"),
+            )
         return rcode
 
     def _report_lease(self) -> None:
@@ -351,8 +391,10 @@ class Registrar:
             return
         self._lease_reported = True
         if self._granted_s is None:
-            log.info("the DNS server ignores update leases (RFC 9664): peers remove these records if this "
-                     "server dies without stopping")  # fmt: skip
+            log.info(
+                "the DNS server ignores update leases (RFC 9664): peers remove these records if this "
+                "server dies without stopping"
+            )
         else:
             self.counters["dns_lease_granted"] += 1
             log.info(
@@ -383,12 +425,22 @@ async def for_daemon(
 ) -> Registrar:
     """The registrar `serve` runs when DNS_SD_DOMAIN is set; ConfigError on a bad key or domain."""
     if not settings.tsig_key:
-        raise ConfigError(f"DNS_SD_DOMAIN={settings.dns_sd_domain} needs TSIG_KEY: a key file written by "
-                          "`tsig-keygen ltsp-mesh` that the zone's update-policy grants")  # fmt: skip
+        raise ConfigError(
+            f"DNS_SD_DOMAIN={settings.dns_sd_domain} needs TSIG_KEY: a key file written by "
+            "`tsig-keygen ltsp-mesh` that the zone's update-policy grants"
+        )
     key = await asyncio.to_thread(read_key, settings.tsig_key)
     mac = next((i.mac for i in interfaces if i.mac and i.mac != "00:00:00:00:00:00"), "")
     if not mac:
         raise ConfigError("no interface has a MAC address to derive the DNS names from")
     names = dnssd_zone.names_for(hostname, mac, dns_site.domain(settings.dns_sd_domain, "DNS_SD_DOMAIN"))
-    return Registrar(names=names, addresses=[i.address for i in interfaces], ssh_port=settings.ssh_port, key=key,
-                     counters=counters, server=server, lease_s=lease_s, signing_key=signing_key)  # fmt: skip
+    return Registrar(
+        names=names,
+        addresses=[i.address for i in interfaces],
+        ssh_port=settings.ssh_port,
+        key=key,
+        counters=counters,
+        server=server,
+        lease_s=lease_s,
+        signing_key=signing_key,
+    )
