@@ -8,6 +8,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from ltsp_mesh.cli.bounds import Bound, bounded
 from ltsp_mesh.cli.render import Result, jsonable
 from ltsp_mesh.errors import ConfigError
 from ltsp_mesh.shell import netif
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from ltsp_mesh.shell.client.watch import Event
 
 NAME = "browse"
+DURATION_S = Bound(0, 7 * 86_400, "seconds", low_open=True)  # a week: longer is "until interrupted"
 
 
 def add_parser(subparsers: Any, help_text: str) -> None:
@@ -34,7 +36,12 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         metavar="NAME",
         help="browse on this interface only (repeat for more); default: all multicast-capable ones",
     )
-    parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
+    parser.add_argument(
+        "--duration",
+        type=bounded(float, DURATION_S),
+        metavar="SECONDS",
+        help=f"stop after this long ({DURATION_S.describe()}; default: until interrupted)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object per line")
     parser.set_defaults(func=run)
 
@@ -57,8 +64,6 @@ def run(args: argparse.Namespace) -> Result:
     # module the command line imports at start-up.
     from ltsp_mesh.shell.client.watch import watch
 
-    if args.duration is not None and not 0 < args.duration <= 7 * 86400:
-        raise ConfigError(f"--duration={args.duration} is outside 0..604800 seconds")
     interfaces = netif.select(args.interface)
     if not interfaces:
         raise ConfigError("no up, multicast-capable IPv4 interface to browse on; name one with --interface")

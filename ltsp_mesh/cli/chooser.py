@@ -11,11 +11,13 @@ import time
 import tty
 from typing import IO, Any
 
+from ltsp_mesh.cli.bounds import Bound, bounded
 from ltsp_mesh.cli.exit_codes import INTERRUPTED, OK
 from ltsp_mesh.cli.render import Result
-from ltsp_mesh.errors import ConfigError, DecodeError, MeshError
+from ltsp_mesh.errors import DecodeError, MeshError
 
 NAME = "chooser"
+WAIT_S = Bound(0, 3600, "seconds")
 _KEYS = {
     b"\x1b[A": "up",
     b"\x1bOA": "up",
@@ -44,10 +46,10 @@ def add_parser(subparsers: Any, help_text: str) -> None:
     parser.add_argument("--mqueue", required=True, metavar="NAME", help="the queue `ltsp-mesh feed` fills")
     parser.add_argument(
         "--wait",
-        type=float,
+        type=bounded(float, WAIT_S),
         default=30.0,
         metavar="SECONDS",
-        help="how long to wait for the feed's queue to exist (default 30)",
+        help=f"how long to wait for the feed's queue to exist (default 30; {WAIT_S.describe()})",
     )
     parser.set_defaults(func=run)
 
@@ -82,8 +84,6 @@ def run(args: argparse.Namespace) -> Result:
     from ltsp_mesh.core.view import chooser_screen
     from ltsp_mesh.core.view.chooser_screen import Action, State
 
-    if not 0 <= args.wait <= 3600:
-        raise ConfigError(f"--wait={args.wait} is outside 0..3600 seconds")
     queue = _open_queue(args.mqueue, args.wait)
     tty_in, tty_out = _terminal()
     saved = termios.tcgetattr(tty_in.fileno())

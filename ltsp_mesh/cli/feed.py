@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import signal
-import time
 from typing import Any
 
-from ltsp_mesh.cli import client_options
+from ltsp_mesh.cli import bounds, client_options
+from ltsp_mesh.cli.bounds import bounded
 from ltsp_mesh.cli.render import Result
-from ltsp_mesh.errors import ConfigError, MeshError
+from ltsp_mesh.errors import MeshError
 
 NAME = "feed"
 log = logging.getLogger(__name__)
@@ -29,43 +30,45 @@ def add_parser(subparsers: Any, help_text: str) -> None:
     )
     parser.add_argument("--mqueue", required=True, metavar="NAME", help="the queue's name, e.g. ltsp-mesh")
     parser.add_argument(
-        "--interval", type=float, default=5.0, metavar="SECONDS", help="refresh period (default 5)"
+        "--interval",
+        type=bounded(float, bounds.INTERVAL_S),
+        default=5.0,
+        metavar="SECONDS",
+        help=f"refresh period (default 5; {bounds.INTERVAL_S.describe()})",
     )
-    parser.add_argument("--count", type=int, metavar="N", help="stop after N refreshes")
+    parser.add_argument(
+        "--count", type=bounded(int, bounds.COUNT), metavar="N", help="stop after N refreshes"
+    )
     client_options.add(parser, json=False)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> Result:
-    """Publish snapshots until stopped."""
+    """Publish snapshots until stopped (SIGTERM, SIGINT, or --count)."""
     # Imported here, not at the top: `hosts` runs at every login screen and pays for every
     # module the command line imports at start-up.
+    from ltsp_mesh.cli import refresh
     from ltsp_mesh.cli.status import snapshot
     from ltsp_mesh.core.codec import feed
     from ltsp_mesh.shell.client.mqueue import MessageQueue
 
-    if not 0.5 <= args.interval <= 3600:
-        raise ConfigError(f"--interval={args.interval} is outside 0.5..3600 seconds")
-    if args.count is not None and args.count < 1:
-        raise ConfigError(f"--count={args.count} must be at least 1")
     args.json = False
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop (and clean up) like Ctrl-C
+    # Outside the loop (which takes both signals over), SIGTERM stops and cleans up like Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         queue = MessageQueue(args.mqueue, create=True)
     except OSError as exc:
         raise MeshError(f"cannot open message queue {args.mqueue!r}: {exc.strerror}") from exc
-    published = 0
+
+    async def publish() -> None:
+        _, message = await snapshot(args)
+        queue.publish(feed.encode(message, queue.message_bytes))
+        log.info("published %d servers", len(message["servers"]))
+
     try:
-        while args.count is None or published < args.count:
-            started = time.monotonic()
-            _, message = snapshot(args)
-            queue.publish(feed.encode(message, queue.message_bytes))
-            published += 1
-            log.info("published %d servers", len(message["servers"]))
-            if args.count is None or published < args.count:
-                time.sleep(max(0.0, args.interval - (time.monotonic() - started)))
+        asyncio.run(refresh.repeat(publish, interval_s=args.interval, count=args.count))
     except KeyboardInterrupt:
-        pass
+        pass  # a signal before the loop took SIGINT and SIGTERM over: stop all the same
     finally:
         queue.close()
         queue.unlink()

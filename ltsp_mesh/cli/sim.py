@@ -9,8 +9,11 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from ltsp_mesh.cli import bounds
+from ltsp_mesh.cli.bounds import Bound, bounded
 from ltsp_mesh.cli.exit_codes import FAILED, OK
 from ltsp_mesh.cli.render import Result, jsonable, table
+from ltsp_mesh.core.record import MAX_CAPACITY
 from ltsp_mesh.core.server.pending import DEFAULT_CLAIM_TTL_S
 from ltsp_mesh.errors import ConfigError, MeshError
 
@@ -24,6 +27,13 @@ PLAN = "plan"
 # the two in step.
 SCENARIO_NAMES: Final = ("rudolfo", "margot", "add-server", "crash")
 MAX_RUNS: Final = 1000
+SEED: Final = Bound(0, None)
+RUNS: Final = Bound(1, MAX_RUNS)
+DELAY_S: Final = Bound(0, 3600, "seconds")  # --txt-staleness, each end of --claim-delay
+CLIENTS: Final = Bound(1, 100_000)
+SERVER_CAPACITY: Final = Bound(1, MAX_CAPACITY)  # what a server may announce (mesh.conf CAPACITY)
+MAX_FILL: Final = Bound(0, 1000, low_open=True)
+BOOT_WINDOW_S: Final = Bound(0, 86_400, "seconds")
 CSV_FIELDS: Final = (
     "scenario",
     "seed",
@@ -95,13 +105,18 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         metavar="SCENARIO",
         help=f"scenarios to run ({', '.join(SCENARIO_NAMES)}), or `plan`",
     )
-    parser.add_argument("--seed", type=int, default=1, help="the seed of the (first) run (default 1)")
+    parser.add_argument(
+        "--seed",
+        type=bounded(int, SEED),
+        default=1,
+        help=f"the seed of the (first) run (default 1; {SEED.describe()})",
+    )
     parser.add_argument(
         "--runs",
-        type=int,
+        type=bounded(int, RUNS),
         default=1,
         metavar="N",
-        help="run N seeds from --seed on; figures are means over them (default 1)",
+        help=f"run N seeds from --seed on; figures are means over them (default 1; {RUNS.describe()})",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON document")
@@ -118,7 +133,7 @@ def add_parser(subparsers: Any, help_text: str) -> None:
     )
     storm.add_argument(
         "--claim-ttl",
-        type=float,
+        type=bounded(float, bounds.CLAIM_TTL_S),
         metavar="S",
         help=f"the servers' pending-claim lifetime in seconds (default: the servers' own, {DEFAULT_CLAIM_TTL_S:g})",
     )
@@ -130,32 +145,37 @@ def add_parser(subparsers: Any, help_text: str) -> None:
     )
     storm.add_argument(
         "--txt-staleness",
-        type=float,
+        type=bounded(float, DELAY_S),
         metavar="S",
-        help="how old the TXT figures in mDNS caches are, in seconds (default 10)",
+        help=f"how old the TXT figures in mDNS caches are, in seconds (default 10; {DELAY_S.describe()})",
     )
     storm.add_argument(
         "--claim-delay",
-        type=float,
+        type=bounded(float, DELAY_S),
         nargs=2,
         metavar=("LOW", "HIGH"),
         help="seconds from a server's answer to the client's claim reaching it, drawn in [LOW, HIGH] "
         "(default 0.01 0.4); longer delays let more clients decide on the same figures",
     )
     planning = parser.add_argument_group("plan options")
-    planning.add_argument("--clients", type=int, metavar="N", help="thin clients booting in the storm")
+    planning.add_argument(
+        "--clients",
+        type=bounded(int, CLIENTS),
+        metavar="N",
+        help=f"thin clients booting in the storm ({CLIENTS.describe()})",
+    )
     planning.add_argument(
         "--server-capacity",
-        type=int,
+        type=bounded(int, SERVER_CAPACITY),
         nargs="+",
         metavar="C",
-        help="capacity of each server (CPUs by default), several used in turn",
+        help=f"capacity of each server (CPUs by default), several used in turn ({SERVER_CAPACITY.describe()})",
     )
     planning.add_argument(
         "--max-fill",
-        type=float,
+        type=bounded(float, MAX_FILL),
         metavar="F",
-        help="no server may go above F sessions per capacity unit (e.g. 2.5)",
+        help=f"no server may go above F sessions per capacity unit (e.g. 2.5; {MAX_FILL.describe()})",
     )
     planning.add_argument(
         "--algorithm",
@@ -165,24 +185,16 @@ def add_parser(subparsers: Any, help_text: str) -> None:
     )
     planning.add_argument(
         "--boot-window",
-        type=float,
+        type=bounded(float, BOOT_WINDOW_S),
         default=120.0,
         metavar="S",
-        help="the clients boot within S seconds (default 120)",
+        help=f"the clients boot within S seconds (default 120; {BOOT_WINDOW_S.describe()})",
     )
     parser.set_defaults(func=run)
 
 
-def _seconds(value: float | None, option: str, low: float, high: float) -> None:
-    if value is not None and not (math.isfinite(value) and low <= value <= high):
-        raise ConfigError(f"{option}={value} is not a number of seconds from {low:g} to {high:g}")
-
-
 def _check(args: argparse.Namespace, planning: bool) -> None:
-    if args.seed < 0:
-        raise ConfigError(f"--seed={args.seed} is negative: give a seed of 0 or more")
-    if not 1 <= args.runs <= MAX_RUNS:
-        raise ConfigError(f"--runs={args.runs} is outside 1..{MAX_RUNS}")
+    # Each value's own range is checked as it is parsed (bounds.bounded); these need several.
     plan_only = {
         "--clients": args.clients,
         "--server-capacity": args.server_capacity,
@@ -201,12 +213,11 @@ def _check(args: argparse.Namespace, planning: bool) -> None:
     given = [name for name, value in plan_only.items() if value is not None]
     if given:
         raise ConfigError(f"{', '.join(given)} belong to `ltsp-mesh sim plan`")
-    _seconds(args.claim_ttl, "--claim-ttl", 0.001, 86400)
-    _seconds(args.txt_staleness, "--txt-staleness", 0, 3600)
-    if args.claim_delay is not None:
+    if args.claim_delay is not None and args.claim_delay[1] < args.claim_delay[0]:
         low, high = args.claim_delay
-        _seconds(low, "--claim-delay LOW", 0, 3600)
-        _seconds(high, "--claim-delay HIGH", low, 3600)
+        raise ConfigError(
+            f"--claim-delay HIGH={high} is not a number of seconds from {low:g} to {DELAY_S.high:g}"
+        )
 
 
 def _check_plan(args: argparse.Namespace, plan_only: dict[str, Any], scenario_only: dict[str, Any]) -> None:
@@ -221,13 +232,6 @@ def _check_plan(args: argparse.Namespace, plan_only: dict[str, Any], scenario_on
             f"sim plan needs {', '.join(missing)} (e.g. --clients 1400 --server-capacity 16 32 "
             "--max-fill 2.5)"
         )
-    if not 1 <= args.clients <= 100_000:
-        raise ConfigError(f"--clients={args.clients} is outside 1..100000")
-    if any(not 1 <= c <= 4096 for c in args.server_capacity):
-        raise ConfigError(f"--server-capacity {args.server_capacity}: each must be from 1 to 4096")
-    if not (math.isfinite(args.max_fill) and 0 < args.max_fill <= 1000):
-        raise ConfigError(f"--max-fill={args.max_fill} is not a fill in (0, 1000] (e.g. 2.5)")
-    _seconds(args.boot_window, "--boot-window", 0, 86400)
 
 
 def run(args: argparse.Namespace) -> Result:

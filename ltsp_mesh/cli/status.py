@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import random
@@ -10,13 +11,13 @@ import sys
 import time
 from typing import Any
 
-from ltsp_mesh.cli import client_options
+from ltsp_mesh.cli import bounds, client_options, refresh
+from ltsp_mesh.cli.bounds import bounded
 from ltsp_mesh.cli.exit_codes import DEGRADED, NOTHING_FOUND, OK, ExitCode
 from ltsp_mesh.cli.render import Result, table
 from ltsp_mesh.core.config import client_settings
 from ltsp_mesh.core.view import mesh as mesh_view
 from ltsp_mesh.core.view.mesh import ServerView
-from ltsp_mesh.errors import ConfigError
 
 NAME = "status"
 HEADERS = (
@@ -53,9 +54,15 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         "--watch", action="store_true", help="redraw every --interval seconds until interrupted"
     )
     parser.add_argument(
-        "--interval", type=float, default=5.0, metavar="SECONDS", help="--watch period (default 5)"
+        "--interval",
+        type=bounded(float, bounds.INTERVAL_S),
+        default=5.0,
+        metavar="SECONDS",
+        help=f"--watch period (default 5; {bounds.INTERVAL_S.describe()})",
     )
-    parser.add_argument("--count", type=int, metavar="N", help="with --watch: stop after N refreshes")
+    parser.add_argument(
+        "--count", type=bounded(int, bounds.COUNT), metavar="N", help="with --watch: stop after N refreshes"
+    )
     parser.set_defaults(func=run)
 
 
@@ -89,10 +96,10 @@ def _exit_code(views: list[ServerView]) -> ExitCode:
     return DEGRADED if any(v.status in UNHEALTHY for v in views) else OK
 
 
-def snapshot(args: argparse.Namespace) -> tuple[list[ServerView], dict[str, Any]]:
+async def snapshot(args: argparse.Namespace) -> tuple[list[ServerView], dict[str, Any]]:
     """One look at the mesh: the rows, and the JSON message for them."""
     settings = client_settings.build(os.environ)
-    found, interfaces = client_options.look(args, settings)
+    found, interfaces = await client_options.look(args, settings)
     accounted = {a.discovered.instance for a in found.answered} | {
         u.discovered.instance for u in found.unmeasured
     }
@@ -120,34 +127,27 @@ def _text(views: list[ServerView]) -> str:
 def run(args: argparse.Namespace) -> Result:
     """Show the mesh once, or redraw it until interrupted."""
     if not args.watch:
-        views, message = snapshot(args)
+        views, message = asyncio.run(snapshot(args))
         return Result(command=NAME, data=message, text=_text(views), exit_code=_exit_code(views))
-    if not 0.5 <= args.interval <= 3600:
-        raise ConfigError(f"--interval={args.interval} is outside 0.5..3600 seconds")
-    if args.count is not None and args.count < 1:
-        raise ConfigError(f"--count={args.count} must be at least 1")
     redraw = sys.stdout.isatty() and not args.json
-    refreshes = 0
-    code = OK
+    latest = [OK]  # the exit code of the last refresh: what the watch ends with
+
+    async def show() -> None:
+        views, message = await snapshot(args)
+        latest[0] = _exit_code(views)
+        if args.json:
+            sys.stdout.write(json.dumps(message) + "\n")
+        else:
+            # Home and clear: works in any ANSI terminal, over ssh too; piped output just
+            # gets one table after another.
+            header = (
+                f"ltsp-mesh status  {time.strftime('%H:%M:%S')}  every {args.interval:g} s  (Ctrl-C to stop)"
+            )
+            sys.stdout.write(("\x1b[H\x1b[2J" if redraw else "\n") + header + "\n\n" + _text(views) + "\n")
+        sys.stdout.flush()
+
     try:
-        while args.count is None or refreshes < args.count:
-            started = time.monotonic()
-            views, message = snapshot(args)
-            code = _exit_code(views)
-            if args.json:
-                sys.stdout.write(json.dumps(message) + "\n")
-            else:
-                # Home and clear: works in any ANSI terminal, over ssh too; piped output just
-                # gets one table after another.
-                header = f"ltsp-mesh status  {time.strftime('%H:%M:%S')}  every {args.interval:g} s  (Ctrl-C to stop)"
-                sys.stdout.write(
-                    ("\x1b[H\x1b[2J" if redraw else "\n") + header + "\n\n" + _text(views) + "\n"
-                )
-            sys.stdout.flush()
-            refreshes += 1
-            if args.count is not None and refreshes >= args.count:
-                break
-            time.sleep(max(0.0, args.interval - (time.monotonic() - started)))
+        asyncio.run(refresh.repeat(show, interval_s=args.interval, count=args.count))
     except KeyboardInterrupt:
-        pass  # the normal way to leave --watch
-    return Result(command=NAME, streamed=True, exit_code=code)
+        pass  # Ctrl-C before the loop took SIGINT over: still the normal way to leave --watch
+    return Result(command=NAME, streamed=True, exit_code=latest[0])

@@ -33,15 +33,29 @@ def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_bad_option_value_is_one_line_on_stderr_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["hosts", "--timeout-ms", "5"]) == FAILED
+    # A value that is bad only beside another (each alone is in range: that is argparse's, exit 2).
+    assert main(["status", "--browse-ms", "500", "--timeout-ms", "400"]) == FAILED
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1
-    assert "--timeout-ms=5" in captured.err
+    assert "--browse-ms=500" in captured.err
+
+
+def test_out_of_range_value_is_a_usage_error_naming_option_value_and_range(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["hosts", "--timeout-ms", "5"])
+    assert exit_info.value.code == USAGE
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines()[-1] == (
+        "ltsp-mesh hosts: error: argument --timeout-ms: 5 is out of range (10 to 60000 ms)"
+    )
 
 
 def test_error_under_json_is_still_an_envelope(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["hosts", "--json", "--browse-ms", "0"]) == FAILED
+    assert main(["status", "--json", "--browse-ms", "500", "--timeout-ms", "400"]) == FAILED
     envelope = json.loads(capsys.readouterr().out)
     assert envelope["ltsp_mesh_result_version"] == 1
     assert envelope["ok"] is False
@@ -97,12 +111,16 @@ def test_serve_reports_an_unterminated_quote_with_its_line(
 
 
 def test_serve_refuses_a_nonsense_sample_interval(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["serve", "--sample-interval", "0"]) == FAILED
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--sample-interval", "0"])
+    assert exit_info.value.code == USAGE
     assert "--sample-interval" in capsys.readouterr().err
 
 
 def test_browse_refuses_a_negative_duration(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["browse", "--duration", "-1"]) == FAILED
+    with pytest.raises(SystemExit) as exit_info:
+        main(["browse", "--duration", "-1"])
+    assert exit_info.value.code == USAGE
     assert "--duration" in capsys.readouterr().err
 
 
