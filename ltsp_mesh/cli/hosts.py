@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import logging.handlers
 import os
 import random
+import socket
 from pathlib import Path
 from typing import Any
 
+from ltsp_mesh.cli import bounds, client_options
+from ltsp_mesh.cli.bounds import bounded
 from ltsp_mesh.cli.exit_codes import NOTHING_FOUND, OK
 from ltsp_mesh.cli.render import Result, jsonable
 from ltsp_mesh.core.config.client_settings import Algorithm
 from ltsp_mesh.core.discovery.services import Discovered
-from ltsp_mesh.errors import ConfigError
 from ltsp_mesh.shell.client import host_list
 
 NAME = "hosts"
+SYSLOG_SOCKET = "/dev/log"
+# Where --hook's syslog messages go instead of SYSLOG_SOCKET: the lab's tests bind their own.
+SYSLOG_SOCKET_VARIABLE = "LTSP_MESH_SYSLOG_SOCKET"
 
 
 def add_parser(subparsers: Any, help_text: str) -> None:
@@ -29,19 +36,20 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         "print their IPv4 addresses on one line, separated by single spaces, best first. A server "
         "that does not answer the direct query is never printed. Exits 3 when no server answered. "
         "With --hook (what the get_hosts hook runs): claim the first server, remember the list, "
-        "print the last good list or LDM_LB_FALLBACK / $SERVER when none answers, and exit 0.",
+        "print the last good list or LDM_LB_FALLBACK / $SERVER when none answers, and exit 0. "
+        "A bad LDM_LB_* value is a warning (on stderr; with --hook in syslog too) and its default.",
     )
+    client_options.add_interface(parser)
     parser.add_argument(
-        "--interface",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="look on this interface only (repeat for more); default: all multicast-capable ones",
+        "--timeout-ms",
+        metavar="MS",
+        type=bounded(int, bounds.TIMEOUT_MS),
+        help=f"the whole deadline (default: LDM_LB_TIMEOUT_MS, 400; {bounds.TIMEOUT_MS.describe()})",
     )
-    parser.add_argument("--timeout-ms", type=int, help="the whole deadline (default: LDM_LB_TIMEOUT_MS, 400)")
     parser.add_argument(
         "--browse-ms",
-        type=int,
+        metavar="MS",
+        type=bounded(int, bounds.BROWSE_MS),
         default=host_list.DEFAULT_BROWSE_MS,
         help="how long to collect mDNS answers (default %(default)s)",
     )
@@ -81,12 +89,22 @@ def _server_json(
     }
 
 
+def _syslog(address: str = SYSLOG_SOCKET) -> logging.Handler | None:
+    """A handler sending ltsp-mesh's warnings to syslog, as the sh hook's logger does; None
+    when there is no syslog socket (stderr still has them)."""
+    try:
+        handler = logging.handlers.SysLogHandler(
+            address, facility=logging.handlers.SysLogHandler.LOG_DAEMON, socktype=socket.SOCK_DGRAM
+        )
+    except OSError:
+        return None
+    handler.ident = "ltsp-mesh: "
+    handler.setLevel(logging.WARNING)
+    return handler
+
+
 def run(args: argparse.Namespace) -> Result:
     """Decide the list and print it."""
-    if args.timeout_ms is not None and not 10 <= args.timeout_ms <= 60_000:
-        raise ConfigError(f"--timeout-ms={args.timeout_ms} is outside 10..60000")
-    if not 1 <= args.browse_ms <= 60_000:
-        raise ConfigError(f"--browse-ms={args.browse_ms} is outside 1..60000")
     options = host_list.Options(
         interfaces=tuple(args.interface),
         timeout_ms=args.timeout_ms,
@@ -97,7 +115,17 @@ def run(args: argparse.Namespace) -> Result:
         hook=args.hook,
         cache_dir=args.cache_dir,
     )
-    decision = asyncio.run(host_list.decide(options, os.environ, random.Random()))
+    # Run as a hook, stderr often goes nowhere (LDM discards it): warnings go to syslog too.
+    handler = _syslog(os.environ.get(SYSLOG_SOCKET_VARIABLE) or SYSLOG_SOCKET) if args.hook else None
+    package = logging.getLogger("ltsp_mesh")
+    if handler is not None:
+        package.addHandler(handler)
+    try:
+        decision = asyncio.run(host_list.decide(options, os.environ, random.Random()))
+    finally:
+        if handler is not None:
+            package.removeHandler(handler)
+            handler.close()
     servers = [
         _server_json(
             a.discovered, a.address, measured=True, response_ms=a.response_ms, record=jsonable(a.record)

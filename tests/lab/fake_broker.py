@@ -16,6 +16,8 @@ the client's end, or 5 s), recorded as one JSON line {"peer": ..., "request": ..
   newline       a 200 whose body is two lines
   unterminated  a 200 whose body does not end in a newline
   reason400     a 400 with a one-line reason (REASON)
+  warned        a 200 with BODY and two Ltsp-Mesh-Warning headers: WARNING, and one holding
+                an escape sequence and a backtick (never logged as it is)
   silent        accepts, reads, and never answers (holds the connection for 60 s)
 """
 
@@ -33,6 +35,8 @@ from types import FrameType
 
 BODY = "10.77.0.12 10.77.0.10"
 REASON = "LDM_LB_ALGORITHM: unknown algorithm 'fastest'"
+WARNING = "LDM_LB_HOSTS='-1' is not a whole number from 0 to 1000 (e.g. 0 for all, or 3); using the default 0"
+ROGUE_WARNING = "LDM_LB_ALGORITHM=`reboot` \x1b[2J"
 MODES = (
     "good",
     "http11",
@@ -45,15 +49,16 @@ MODES = (
     "newline",
     "unterminated",
     "reason400",
+    "warned",
     "silent",
 )
 _record_lock = threading.Lock()
 
 
-def _ok(body: bytes, version: str = "1.0") -> bytes:
+def _ok(body: bytes, version: str = "1.0", extra: str = "") -> bytes:
     head = (
         f"HTTP/{version} 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        f"Content-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n"
     )
     return head.encode() + body
 
@@ -76,6 +81,11 @@ def answer(mode: str, body: str) -> bytes:
             f"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
             f"Connection: close\r\n\r\n{REASON}\n"
         ).encode(),
+        "warned": _ok(
+            line + b"\n",
+            "1.1",
+            f"Ltsp-Mesh-Warning: {WARNING}\r\nltsp-mesh-warning: {ROGUE_WARNING}\r\n",
+        ),
         "silent": b"",
     }
     return answers[mode]

@@ -78,11 +78,27 @@ def test_the_json_form_shows_each_server_with_its_status(lab: Lab) -> None:
         ("LDM_LB_ALGORITHM=fastest", "LDM_LB_ALGORITHM='fastest'"),
         ("LDM_LB_MAX_LOAD=abc", "LDM_LB_MAX_LOAD='abc'"),
         ("LDM_LB_HOSTS=-1", "LDM_LB_HOSTS='-1'"),
-        ("mac=nope", "not a MAC"),
-        ("LDM_LB_TRUST=any", "not a parameter"),
+        ("mac=nope", "mac='nope' is not a MAC"),
     ],
 )
-def test_a_bad_parameter_gets_a_400_with_a_one_line_reason(lab: Lab, query: str, says: str) -> None:
+def test_a_bad_value_is_answered_with_every_live_server_and_a_warning_header(
+    lab: Lab, query: str, says: str
+) -> None:
+    (answer,) = ask(lab, f"{HOSTS}?{query}")
+    assert answer["status"] == 200 and sorted(answer["body"].split()) == sorted(
+        lab.address(h) for h in SERVERS
+    )
+    (warning,) = [h for h in answer["head"].split("\r\n") if h.lower().startswith("ltsp-mesh-warning:")]
+    assert says in warning and "; using the default" in warning
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [("LDM_LB_TRUST=any", "not a parameter"), ("LDM_LB_HOSTS=1&LDM_LB_HOSTS=2", "given twice")],
+)
+def test_a_request_outside_the_protocol_gets_a_400_with_a_one_line_reason(
+    lab: Lab, query: str, says: str
+) -> None:
     (answer,) = ask(lab, f"{HOSTS}?{query}")
     assert answer["status"] == 400 and says in answer["body"] and answer["body"].count("\n") == 1
 

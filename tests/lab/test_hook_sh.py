@@ -23,6 +23,7 @@ from ltsp_mesh.lab import chroot as lab_chroot
 from ltsp_mesh.lab.chroot import ClientRoot
 from ltsp_mesh.lab.netns import Lab, LabProcess
 from tests.conftest import LabFactory, require_tools
+from tests.lab import fake_broker
 
 pytestmark = pytest.mark.lab
 HOOK = Path(__file__).resolve().parents[2] / "chroot_hooks" / "get_hosts"
@@ -223,16 +224,69 @@ def test_empty_and_none_settings_are_not_sent(lab: Lab, root: ClientRoot, broker
     assert server.requests()[0].startswith(f"GET /ltsp-mesh/v1/hosts?mac={lab.mac('client')} HTTP/1.0\r\n")
 
 
-def test_a_setting_that_cannot_be_valid_skips_the_brokers(
+@pytest.mark.parametrize("value", ["mac-hash&x=1", "mac hash", "$(reboot)", "least-loaded;"])
+def test_a_value_that_cannot_be_sent_is_left_out_and_the_broker_still_asked(
+    lab: Lab, root: ClientRoot, broker: StartBroker, value: str
+) -> None:
+    server = broker("b1")
+    hosts, _ = run(lab, root, SERVER=server.address, LDM_LB_ALGORITHM=value, LDM_LB_HOSTS="2")
+    assert hosts == BODY.split(" ")
+    assert server.requests()[0].startswith(f"GET /ltsp-mesh/v1/hosts?mac={lab.mac('client')}&LDM_LB_HOSTS=2 ")
+
+
+def test_a_value_that_cannot_be_sent_is_logged(
     lab: Lab, root: ClientRoot, broker: StartBroker, syslog: Syslog
 ) -> None:
     server = broker("b1")
-    hosts, _ = run(
-        lab, root, SERVER=server.address, LDM_LB_ALGORITHM="mac-hash&x=1", LDM_LB_FALLBACK=FALLBACK
+    run(lab, root, SERVER=server.address, LDM_LB_ALGORITHM="mac-hash&x=1")
+    (message,) = syslog.messages()
+    assert (
+        "LDM_LB_ALGORITHM=mac-hash&x=1 has characters other than A-Z a-z 0-9 . _ : -, so it is not sent"
+        in message
     )
-    assert hosts == [FALLBACK]
-    assert server.requests() == []
-    assert any("LDM_LB_ALGORITHM cannot be valid" in m for m in syslog.messages())
+    assert f"the answer of broker {server.address} is printed" in message
+
+
+@pytest.mark.parametrize("value", ["-1", "1001", "all", "1.5", "2 "])
+def test_a_bad_ldm_lb_hosts_prints_every_host_and_is_not_sent(
+    lab: Lab, root: ClientRoot, broker: StartBroker, value: str
+) -> None:
+    server = broker("b1", body="10.77.0.12 10.77.0.10 10.77.0.11")
+    hosts, _ = run(lab, root, SERVER=server.address, LDM_LB_HOSTS=value)
+    assert hosts == ["10.77.0.12", "10.77.0.10", "10.77.0.11"]
+    assert "LDM_LB_HOSTS" not in server.requests()[0]
+
+
+def test_a_bad_ldm_lb_hosts_is_logged_with_the_default(
+    lab: Lab, root: ClientRoot, broker: StartBroker, syslog: Syslog
+) -> None:
+    server = broker("b1")
+    run(lab, root, SERVER=server.address, LDM_LB_HOSTS="-1")
+    assert any(
+        "LDM_LB_HOSTS=-1 is not a count from 0 to 1000, using the default 0 (every host)" in m
+        for m in syslog.messages()
+    )
+
+
+def test_a_brokers_warning_is_logged_and_its_list_printed(
+    lab: Lab, root: ClientRoot, broker: StartBroker, syslog: Syslog
+) -> None:
+    server = broker("b1", "warned")
+    hosts, _ = run(lab, root, SERVER=server.address)
+    assert hosts == BODY.split(" ")
+    (message,) = syslog.messages()
+    assert f"broker {server.address}: {fake_broker.WARNING} | " in message
+    assert f"the answer of broker {server.address} is printed" in message
+
+
+def test_a_brokers_warning_with_unexpected_characters_is_not_logged_as_it_is(
+    lab: Lab, root: ClientRoot, broker: StartBroker, syslog: Syslog
+) -> None:
+    server = broker("b1", "warned")
+    run(lab, root, SERVER=server.address)
+    (message,) = syslog.messages()
+    assert "| (a warning with unexpected characters)" in message
+    assert "`" not in message and "\x1b" not in message
 
 
 def test_the_last_good_list_is_written_as_plain_text(lab: Lab, root: ClientRoot, broker: StartBroker) -> None:
@@ -423,7 +477,9 @@ def test_a_bad_timeout_is_logged_and_the_default_used(
     silent = broker("b1", "silent")
     _, wall_s = run(lab, root, SERVER=silent.address, LDM_LB_TIMEOUT_MS="0400ms")
     assert wall_s < TIMEOUT_S + SLACK_S, f"took {wall_s * 1000:.0f} ms"
-    assert any("LDM_LB_TIMEOUT_MS=0400ms is not 1..60000 ms, using 400" in m for m in syslog.messages())
+    assert any(
+        "LDM_LB_TIMEOUT_MS=0400ms is not 1..60000 ms, using the default 400" in m for m in syslog.messages()
+    )
 
 
 @pytest.mark.parametrize("mode", ["good", "silent", "huge"])
@@ -437,6 +493,44 @@ def test_no_process_is_left_running(lab: Lab, root: ClientRoot, broker: StartBro
         assert pids == [], [
             Path(f"/proc/{p}/cmdline").read_bytes() for p in pids if os.path.exists(f"/proc/{p}")
         ]
+
+
+# LDM_LB_TIMEOUT_MS with leading zeros is decimal, as lts.conf means it (shell arithmetic would
+# read 0400 as octal 256 and fail on 0800 and 09); too many digits is the default, 400 ms.
+# With one silent broker the hook gives it half of the deadline, and says how long it waited.
+@pytest.mark.parametrize(("value", "timeout_ms"), [("0800", 800), ("0400", 400), ("1" * 20, 400)])
+def test_a_timeout_with_leading_zeros_or_twenty_digits_gives_a_line_and_the_right_deadline(
+    lab: Lab, root: ClientRoot, broker: StartBroker, syslog: Syslog, value: str, timeout_ms: int
+) -> None:
+    silent = broker("b1", "silent")
+    root.cache_dir.mkdir(parents=True, exist_ok=True)
+    (root.cache_dir / "nc-flavour").write_text(f"{root.flavour}\n")  # as after the first boot
+    hosts, wall_s = run(lab, root, SERVER=silent.address, LDM_LB_TIMEOUT_MS=value)
+    assert hosts == [silent.address]
+    (message,) = syslog.messages()
+    waited_ms = int(message.split(f"broker {silent.address}: no complete answer within ")[1].split(" ms")[0])
+    assert timeout_ms / 2 - 60 < waited_ms <= timeout_ms / 2, message  # octal 0400 would give 128
+    assert wall_s >= waited_ms / 1000
+
+
+def test_a_twenty_digit_timeout_is_logged_with_the_default(
+    lab: Lab, root: ClientRoot, broker: StartBroker, syslog: Syslog
+) -> None:
+    silent = broker("b1", "silent")
+    run(lab, root, SERVER=silent.address, LDM_LB_TIMEOUT_MS="1" * 20)
+    assert any(
+        f"LDM_LB_TIMEOUT_MS={'1' * 20} is not 1..60000 ms, using the default 400" in m
+        for m in syslog.messages()
+    )
+
+
+def test_a_timeout_of_09_is_nine_milliseconds(
+    lab: Lab, root: ClientRoot, broker: StartBroker, syslog: Syslog
+) -> None:
+    server = broker("b1")
+    hosts, _ = run(lab, root, SERVER=server.address, LDM_LB_TIMEOUT_MS="09")
+    assert hosts == [server.address]  # 9 ms leave no time to ask: $SERVER, at once
+    assert any(f"no time left to ask {server.address}" in m for m in syslog.messages())
 
 
 # -- the script itself --------------------------------------------------------------------

@@ -73,6 +73,41 @@ def test_no_live_server_is_a_503_saying_so() -> None:
     assert drained.status == 503 and b"none of the 1 servers" in drained.body
 
 
+def test_a_bad_value_is_answered_with_every_server_and_a_warning() -> None:
+    servers = [server("a"), server("b")]
+    req = request.decode(b"GET", b"/ltsp-mesh/v1/hosts?LDM_LB_HOSTS=-1&LDM_LB_ALGORITHM=leastloaded")
+    reply = decide(view_of(servers), req)
+    assert reply.status == 200 and sorted(reply.body.decode().split()) == sorted(a.address for a in servers)
+    assert reply.warnings == (
+        "LDM_LB_ALGORITHM='leastloaded' is not one of random, filtered, mac-hash, least-loaded, chooser; "
+        "using the default least-loaded",
+        "LDM_LB_HOSTS='-1' is not a whole number from 0 to 1000 (e.g. 0 for all, or 3); using the default 0",
+    )
+
+
+def test_a_bad_value_still_picks_and_claims() -> None:
+    view = view_of([server("a"), server("b")])
+    reply = decide(view, request.decode(b"GET", b"/ltsp-mesh/v1/hosts?LDM_LB_MAX_LOAD=0"))
+    assert reply.claim is not None and view.in_flight(0.1) == {reply.claim.key: 1}
+
+
+def test_a_good_request_has_no_warning() -> None:
+    assert decide(view_of([server("a")])).warnings == ()
+
+
+def test_a_503_carries_the_warnings_too() -> None:
+    reply = decide(view_of([]), request.decode(b"GET", b"/ltsp-mesh/v1/hosts?LDM_LB_HOSTS=x"))
+    assert reply.status == 503 and len(reply.warnings) == 1
+
+
+def test_json_lists_the_warnings() -> None:
+    req = request.decode(b"GET", b"/ltsp-mesh/v1/hosts.json?LDM_LB_IGNORE_SWAPPING=maybe")
+    document = json.loads(decide(view_of([server("a")]), req).body)
+    assert document["warnings"] == [
+        "LDM_LB_IGNORE_SWAPPING='maybe' is not a boolean (use True or False); using the default True"
+    ]
+
+
 def test_ldm_lb_hosts_limits_the_line() -> None:
     req = request.decode(b"GET", b"/ltsp-mesh/v1/hosts?LDM_LB_HOSTS=1")
     assert len(decide(view_of([server("a"), server("b")]), req).body.split()) == 1

@@ -11,6 +11,9 @@ from ltsp_mesh.core.config.client_settings import (
     ClientSettings,
     Trust,
     build,
+    check,
+    check_values,
+    default_of,
     unknown_keys,
 )
 from ltsp_mesh.errors import ConfigError
@@ -212,3 +215,90 @@ def test_unknown_ldm_lb_keys_are_reported_with_the_likely_intended_one() -> None
 def test_settings_built_directly_are_validated() -> None:
     with pytest.raises(ValueError, match="max_load_per_cpu"):
         ClientSettings(max_load_per_cpu=0.0)
+
+
+# --- check: a bad value is a warning and its default, never an error ----------------------------
+
+# Each variable with bad values, the field it sets, and that field's default.
+BAD = [
+    ("LDM_LB_ALGORITHM", ["leastloaded", "fastest", "mac hash", "1"], "algorithm", Algorithm.LEAST_LOADED),
+    ("LDM_LB_MAX_LOAD", ["0", "-1", "abc", "nan", "1e3", "1001"], "max_load_per_cpu", 2.0),
+    ("LDM_LB_MAX_RESPONSE_MS", ["0", "-5", "60001", "fast"], "max_response_ms", 250.0),
+    ("LDM_LB_IGNORE_SWAPPING", ["maybe", "2", "yess"], "ignore_swapping", True),
+    ("LDM_LB_TIMEOUT_MS", ["100000", "0", "-1", "400ms", "1.5", "1" * 20], "timeout_ms", 400),
+    ("LDM_LB_HOSTS", ["-1", "1.5", "1001", "all"], "max_hosts", 0),
+    ("LDM_LB_TRUST", ["all", "known_hostz"], "trust", Trust.AUTO),
+    ("LDM_LB_FALLBACK", ["a,b", "$(reboot)"], "fallback_hosts", ("10.0.0.1",)),
+    ("LDM_LB_KNOWN_HOSTS", ["ssh_known_hosts"], "known_hosts_path", "/etc/ssh/ssh_known_hosts"),
+    ("LDM_LB_LOADBALANCER_URL", ["lb:8008", "ftp://lb/"], "loadbalancer_url", None),
+    ("LDM_LB_DOMAIN", ["bad domain", "a..b"], "dns_sd_domain", None),
+]
+BAD_CASES = [(key, value, name, default) for key, values, name, default in BAD for value in values]
+
+
+@pytest.mark.parametrize(("key", "value", "name", "default"), BAD_CASES)
+def test_check_uses_the_default_for_a_bad_value(key: str, value: str, name: str, default: object) -> None:
+    checked = check({"SERVER": "10.0.0.1", key: value})
+    assert getattr(checked.settings, name) == default
+
+
+@pytest.mark.parametrize(("key", "value", "name", "default"), BAD_CASES)
+def test_check_reports_a_bad_value_where_it_came_from_and_the_default(
+    key: str, value: str, name: str, default: object
+) -> None:
+    (bad,) = check({"SERVER": "10.0.0.1", key: value}).bad
+    assert bad.key == key and bad.where == f"environment variable {key}"
+    assert str(bad).endswith(f"; using the default {default_of(key)}")
+
+
+def test_check_keeps_the_good_values_beside_a_bad_one() -> None:
+    checked = check({"LDM_LB_ALGORITHM": "mac-hash", "LDM_LB_HOSTS": "-1", "LDM_LB_TIMEOUT_MS": "900"})
+    assert (checked.settings.algorithm, checked.settings.max_hosts, checked.settings.timeout_ms) == (
+        Algorithm.MAC_HASH,
+        0,
+        900,
+    )
+    assert [bad.key for bad in checked.bad] == ["LDM_LB_HOSTS"]
+
+
+def test_check_names_the_lts_conf_line_of_a_bad_value() -> None:
+    (bad,) = check({}, conf("[default]\nSERVER = a\nLDM_LB_MAX_LOAD = 0\n")).bad
+    assert str(bad) == (
+        "/etc/lts.conf line 3: LDM_LB_MAX_LOAD='0' is not a number above 0 and up to 1000 (e.g. 2.0); "
+        "using the default 2.0"
+    )
+
+
+def test_check_reports_nothing_for_good_settings() -> None:
+    assert check({"LDM_LB_HOSTS": "2", "SERVER": "10.0.0.1"}).bad == ()
+
+
+def test_a_bad_server_leaves_no_fallback_and_is_reported() -> None:
+    checked = check({"SERVER": "a;b"})
+    assert checked.settings.fallback_hosts == () and [bad.key for bad in checked.bad] == ["SERVER"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0800", 800), ("09", 9), ("0400", 400), ("00000000001", 1)])
+def test_leading_zeros_are_decimal_as_in_the_hook(value: str, expected: int) -> None:
+    assert check({"LDM_LB_TIMEOUT_MS": value}).settings.timeout_ms == expected
+
+
+def test_a_reported_value_is_escaped_and_cut_short() -> None:
+    (bad,) = check({"LDM_LB_ALGORITHM": "\x1b[2J" + "x" * 200}).bad
+    assert bad.problem.isprintable() and "\\x1b" in bad.problem and len(bad.problem) < 160
+
+
+@pytest.mark.parametrize("key", [key for key, *_ in BAD])
+def test_each_stated_default_is_the_real_default(key: str) -> None:
+    if default_of(key) in ("$SERVER", "none"):
+        return  # not values of their own: $SERVER is looked up, none is unset
+    assert check({key: default_of(key)}).settings == ClientSettings()
+
+
+def test_check_values_reports_rather_than_raises() -> None:
+    checked = check_values({"LDM_LB_HOSTS": "-1", "LDM_LB_ALGORITHM": "random"}, "broker request")
+    assert checked.settings.algorithm is Algorithm.RANDOM and checked.settings.max_hosts == 0
+    assert [str(bad) for bad in checked.bad] == [
+        "broker request: LDM_LB_HOSTS='-1' is not a whole number from 0 to 1000 (e.g. 0 for all, or 3); "
+        "using the default 0"
+    ]

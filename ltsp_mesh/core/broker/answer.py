@@ -4,11 +4,14 @@
 functions as `ltsp-mesh hosts` and the simulator (core/rank), over the broker's view with its
 own picks in flight counted, the address on the client's own subnet for each server, and the
 pick counted at once so that the next request, a millisecond later, sees it. It returns the
-status and body to send and the claim to relay; the shell only moves bytes.
+status and body to send, the warnings for values the request could not use (sent as
+`Ltsp-Mesh-Warning` headers, which the hook logs), and the claim to relay; the shell only
+moves bytes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Sequence
@@ -24,6 +27,9 @@ from ltsp_mesh.core.status import status_of
 
 TEXT_TYPE: Final = "text/plain; charset=utf-8"
 JSON_TYPE: Final = "application/json"
+# One header per value the broker could not use (docs/broker.md): clients that do not know it
+# skip it, as HTTP says they must, so the answer stays v1.
+WARNING_HEADER: Final = "Ltsp-Mesh-Warning"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,7 @@ class Reply:
     body: bytes
     claim: Listed | None = None
     counters: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()  # one line each, printable ASCII: the WARNING_HEADER values
 
 
 def refusal(status: int, reason: str) -> Reply:
@@ -86,7 +93,22 @@ def handle(
     now: float,
     rng: random.Random,
 ) -> Reply:
-    """The reply to `request` from `client` at `now`; a TEXT request's pick is counted in `view`."""
+    """The reply to `request` from `client` at `now`; a TEXT request's pick is counted in `view`.
+
+    Every reply says which values of the request were bad and what was used instead."""
+    reply = _decide(request, view, client=client, client_networks=client_networks, now=now, rng=rng)
+    return dataclasses.replace(reply, warnings=tuple(bad.reason for bad in request.bad))
+
+
+def _decide(
+    request: BrokerRequest,
+    view: MeshView,
+    *,
+    client: str,
+    client_networks: Sequence[str],
+    now: float,
+    rng: random.Random,
+) -> Reply:
     servers = view.servers(now)
     hosts = listed(request, servers, client=client, client_networks=client_networks, rng=rng)
     if request.form is Form.JSON:
@@ -140,5 +162,6 @@ def _json(
         "algorithm": request.settings.algorithm.value,
         "servers": rows,
         "view_age_ms": round(age_s * 1000, 1) if age_s != float("inf") else None,
+        "warnings": [bad.reason for bad in request.bad],
     }
     return (json.dumps(document, sort_keys=True) + "\n").encode("utf-8")

@@ -3,8 +3,11 @@
 `GET /ltsp-mesh/v1/hosts?mac=...&LDM_LB_ALGORITHM=...` carries the client's MAC and the lts.conf
 settings ranking needs, under their lts.conf names and checked by the very rules that check
 lts.conf (client_settings), so a value is valid in a request exactly when it is valid in
-lts.conf. Anything else is a BadRequest carrying the HTTP status and a one-line reason for the
-hook's log. Pure: method and target in, a BrokerRequest out.
+lts.conf. A bad value is not a bad request: the broker ranks with that setting's default and
+says so (BrokerRequest.bad), because refusing would send the client to its fallback, no
+balancing at all, for a typo. A request outside the protocol (method, path, an unknown or
+repeated parameter, an unreadable query) is a BadRequest carrying the HTTP status and a
+one-line reason for the hook's log. Pure: method and target in, a BrokerRequest out.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from ltsp_mesh.core.config import client_settings
-from ltsp_mesh.core.config.client_settings import ClientSettings
-from ltsp_mesh.errors import ConfigError, DecodeError
+from ltsp_mesh.core.config.client_settings import BadSetting, ClientSettings
+from ltsp_mesh.errors import DecodeError
 
 API_VERSION: Final = 1
 API_ROOT: Final = "/ltsp-mesh/"
@@ -29,7 +32,8 @@ MAX_TARGET_BYTES: Final = 2048
 MAC_PARAMETER: Final = "mac"
 PARAMETERS: Final = (MAC_PARAMETER, *client_settings.BROKER_KEYS)
 _MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}", re.ASCII)
-_PRINTABLE = re.compile(r"[\x21-\x7e]*", re.ASCII)
+# What mac-hash ranks by when the MAC sent is bad, as the answer says.
+MAC_DEFAULT: Final = "one derived from the client's address"
 
 
 class Form(enum.StrEnum):
@@ -51,12 +55,14 @@ class BadRequest(DecodeError):
 
 @dataclass(frozen=True, slots=True)
 class BrokerRequest:
-    """A checked request: the form wanted, the client's MAC (lower case) and its settings."""
+    """A checked request: the form wanted, the client's MAC (lower case), its settings, and
+    the values it sent that could not be used (each replaced by its default in `settings`)."""
 
     form: Form
     mac: str | None
     settings: ClientSettings
     head: bool = False
+    bad: tuple[BadSetting, ...] = ()
 
     @property
     def counts(self) -> bool:
@@ -77,14 +83,24 @@ def decode(method: bytes, target: bytes) -> BrokerRequest:
     path, _, query = text.partition("?")
     form = _form(path)
     values = _parameters(query)
+    bad: list[BadSetting] = []
     mac = values.pop(MAC_PARAMETER, None)
     if mac is not None and not _MAC.fullmatch(mac.lower()):
-        raise BadRequest(400, f"mac={mac[:40]!r} is not a MAC address (e.g. 02:00:0a:4d:00:0b)")
-    try:
-        settings = client_settings.from_values(values, "broker request")
-    except ConfigError as exc:
-        raise BadRequest(400, str(exc)) from None
-    return BrokerRequest(form, mac.lower() if mac else None, settings, head=method == b"HEAD")
+        shown = ascii(mac[:40])
+        bad.append(
+            BadSetting(
+                MAC_PARAMETER, f"mac={shown} is not a MAC address (e.g. 02:00:0a:4d:00:0b)", MAC_DEFAULT
+            )
+        )
+        mac = None
+    checked = client_settings.check_values(values)
+    return BrokerRequest(
+        form,
+        mac.lower() if mac else None,
+        checked.settings,
+        head=method == b"HEAD",
+        bad=(*bad, *checked.bad),
+    )
 
 
 def _form(path: str) -> Form:
@@ -118,8 +134,6 @@ def _parameters(query: str) -> dict[str, str]:
             raise BadRequest(400, f"{key[:40]!r} is not a parameter (known: {', '.join(PARAMETERS)})")
         if key in values:
             raise BadRequest(400, f"{key} is given twice")
-        if not _PRINTABLE.fullmatch(value):
-            raise BadRequest(400, f"{key} has a value with spaces or characters outside ASCII")
         if value and value.upper() != "NONE":  # lts.conf: empty or NONE is unset
             values[key] = value
     return values

@@ -3,8 +3,10 @@
 The variables and defaults are the contract in DESIGN.md ("lts.conf variables"). LDM runs the
 hook with every lts.conf variable already exported (ltsp_config evaluates `getltscfg -a`), so the
 environment comes first; a given lts.conf, resolved for this client, fills in what the
-environment lacks. An empty value or NONE counts as unset. Every bad value is a ConfigError
-naming where it came from (the variable, or the file and line) and what to write instead.
+environment lacks. An empty value or NONE counts as unset. Every bad value is a BadSetting
+naming where it came from (the variable, or the file and line), what to write instead and the
+default used meanwhile: `check` (what clients and brokers run with) ranks with the default and
+reports it, so a typo never turns balancing off; `build` raises it as a ConfigError.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
-from ltsp_mesh.core.config.ltsconf import NONE, Entry, parse_bool
+from ltsp_mesh.core.config.ltsconf import FALSE_WORDS, NONE, TRUE_WORDS, Entry
 from ltsp_mesh.core.record import MAX_LOAD_PER_CPU
 from ltsp_mesh.errors import ConfigError
 
@@ -48,7 +50,7 @@ MAX_HOSTS: Final = 1000
 _HOST = re.compile(r"[A-Za-z0-9._:-]{1,253}", re.ASCII)
 _LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?", re.ASCII)
 _DECIMAL = re.compile(r"\d{1,9}(?:\.\d{1,9})?|\.\d{1,9}", re.ASCII)
-_INTEGER = re.compile(r"\d{1,9}", re.ASCII)
+_INTEGER = re.compile(r"0*\d{1,9}", re.ASCII)  # leading zeros are decimal, as in the hook
 # `$NAME` and `${NAME}`: lts.conf values reach LDM through a shell `eval`, which expands them.
 _REFERENCE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))", re.ASCII)
 
@@ -140,79 +142,99 @@ class _Sources:
         return found[0] if found else ""
 
 
-def _number(value: str, where: str, key: str, low: float, high: float, example: str) -> float:
+def _shown(value: str) -> str:
+    """`value` quoted for a one-line message: ASCII only, at most 60 characters of it.
+
+    A broker quotes what a thin client sent back to it and into the journal: escapes, not the
+    raw characters, so no value can break a header line or a log line.
+    """
+    return ascii(value if len(value) <= 60 else value[:60] + "...")
+
+
+def _number(value: str, key: str, low: float, high: float, example: str) -> float:
     if not _DECIMAL.fullmatch(value) or not low < float(value) <= high:
         raise ConfigError(
-            f"{where}: {key}={value!r} is not a number above {low:g} and up to {high:g} (e.g. {example})"
+            f"{key}={_shown(value)} is not a number above {low:g} and up to {high:g} (e.g. {example})"
         )
     return float(value)
 
 
-def _integer(value: str, where: str, key: str, low: int, high: int, example: str) -> int:
+def _integer(value: str, key: str, low: int, high: int, example: str) -> int:
     if not _INTEGER.fullmatch(value) or not low <= int(value) <= high:
         raise ConfigError(
-            f"{where}: {key}={value!r} is not a whole number from {low} to {high} (e.g. {example})"
+            f"{key}={_shown(value)} is not a whole number from {low} to {high} (e.g. {example})"
         )
     return int(value)
 
 
-def _choice(enum_type: type[_E], value: str, where: str, key: str) -> _E:
+def _boolean(value: str, key: str) -> bool:
+    word = value.strip().lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise ConfigError(f"{key}={_shown(value)} is not a boolean (use True or False)")
+
+
+def _choice(enum_type: type[_E], value: str, key: str) -> _E:
     names = [m.value for m in enum_type]
     word = value.strip().lower().replace("_", "-")
     if word not in names:
-        raise ConfigError(f"{where}: {key}={value!r} is not one of {', '.join(names)}")
+        raise ConfigError(f"{key}={_shown(value)} is not one of {', '.join(names)}")
     return enum_type(word)
 
 
-def _hosts(value: str, where: str, key: str) -> tuple[str, ...]:
+def _hosts(value: str, key: str) -> tuple[str, ...]:
     hosts = tuple(value.split())
     for host in hosts:
         if not _HOST.fullmatch(host):
             raise ConfigError(
-                f"{where}: {key} has {host[:60]!r}, which is not a host name or address "
+                f"{key} has {_shown(host)}, which is not a host name or address "
                 "(list hosts separated by spaces, e.g. 192.168.67.1 server2)"
             )
     return hosts
 
 
-def _absolute_path(value: str, where: str, key: str) -> str:
+def _absolute_path(value: str, key: str) -> str:
     if not value.startswith("/") or "\0" in value:
-        raise ConfigError(f"{where}: {key}={value!r} is not an absolute path (e.g. /etc/ssh/ssh_known_hosts)")
+        raise ConfigError(f"{key}={_shown(value)} is not an absolute path (e.g. /etc/ssh/ssh_known_hosts)")
     return value
 
 
-def _url(value: str, where: str, key: str) -> str:
+def _url(value: str, key: str) -> str:
     try:
         parts = urllib.parse.urlsplit(value)
         parts.port  # noqa: B018  # raises ValueError on a bad port
     except ValueError as exc:
-        raise ConfigError(f"{where}: {key}={value!r} is not a URL: {exc}") from exc
+        raise ConfigError(f"{key}={_shown(value)} is not a URL: {exc}") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"{where}: {key}={value!r} is not an http:// or https:// URL (e.g. http://lb:8008/)"
-        )
+        raise ConfigError(f"{key}={_shown(value)} is not an http:// or https:// URL (e.g. http://lb:8008/)")
     return value
 
 
-def _domain(value: str, where: str, key: str) -> str:
+def _domain(value: str, key: str) -> str:
     name = value.lower().rstrip(".")
     if not name or len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
-        raise ConfigError(f"{where}: {key}={value!r} is not a DNS domain name (e.g. ltsp.example.org)")
+        raise ConfigError(f"{key}={_shown(value)} is not a DNS domain name (e.g. ltsp.example.org)")
     return name
 
 
-_PARSERS: Final[dict[str, tuple[str, Callable[[str, str, str], object]]]] = {
-    "LDM_LB_ALGORITHM": ("algorithm", lambda v, w, k: _choice(Algorithm, v, w, k)),
-    "LDM_LB_MAX_LOAD": ("max_load_per_cpu", lambda v, w, k: _number(v, w, k, 0, MAX_LOAD_PER_CPU, "2.0")),
-    "LDM_LB_MAX_RESPONSE_MS": ("max_response_ms", lambda v, w, k: _number(v, w, k, 0, MAX_TIMEOUT_MS, "250")),
-    "LDM_LB_IGNORE_SWAPPING": ("ignore_swapping", lambda v, w, k: parse_bool(v, w, k)),
-    "LDM_LB_TIMEOUT_MS": ("timeout_ms", lambda v, w, k: _integer(v, w, k, 1, MAX_TIMEOUT_MS, "400")),
-    "LDM_LB_HOSTS": ("max_hosts", lambda v, w, k: _integer(v, w, k, 0, MAX_HOSTS, "0 for all, or 3")),
-    "LDM_LB_TRUST": ("trust", lambda v, w, k: _choice(Trust, v, w, k)),
-    "LDM_LB_FALLBACK": ("fallback_hosts", _hosts),
-    "LDM_LB_KNOWN_HOSTS": ("known_hosts_path", _absolute_path),
-    "LDM_LB_LOADBALANCER_URL": ("loadbalancer_url", _url),
-    "LDM_LB_DOMAIN": ("dns_sd_domain", _domain),
+# Each variable: the ClientSettings field it sets, how its value is read (ConfigError saying
+# what is wrong and what to write), and its default as an admin would write it in lts.conf.
+_PARSERS: Final[dict[str, tuple[str, Callable[[str, str], object], str]]] = {
+    "LDM_LB_ALGORITHM": ("algorithm", lambda v, k: _choice(Algorithm, v, k), "least-loaded"),
+    "LDM_LB_MAX_LOAD": ("max_load_per_cpu", lambda v, k: _number(v, k, 0, MAX_LOAD_PER_CPU, "2.0"), "2.0"),
+    "LDM_LB_MAX_RESPONSE_MS": (
+        "max_response_ms",
+        lambda v, k: _number(v, k, 0, MAX_TIMEOUT_MS, "250"),
+        "250",
+    ),
+    "LDM_LB_IGNORE_SWAPPING": ("ignore_swapping", _boolean, "True"),
+    "LDM_LB_TIMEOUT_MS": ("timeout_ms", lambda v, k: _integer(v, k, 1, MAX_TIMEOUT_MS, "400"), "400"),
+    "LDM_LB_HOSTS": ("max_hosts", lambda v, k: _integer(v, k, 0, MAX_HOSTS, "0 for all, or 3"), "0"),
+    "LDM_LB_TRUST": ("trust", lambda v, k: _choice(Trust, v, k), "auto"),
+    "LDM_LB_FALLBACK": ("fallback_hosts", _hosts, "$SERVER"),
+    "LDM_LB_KNOWN_HOSTS": ("known_hosts_path", _absolute_path, "/etc/ssh/ssh_known_hosts"),
+    "LDM_LB_LOADBALANCER_URL": ("loadbalancer_url", _url, "none"),
+    "LDM_LB_DOMAIN": ("dns_sd_domain", _domain, "none"),
 }
 
 
@@ -226,40 +248,111 @@ BROKER_KEYS: Final = (
 )
 
 
-def from_values(values: Mapping[str, str], where: str) -> ClientSettings:
-    """Settings from plain `values` (variable -> value, e.g. a broker request's parameters),
-    each checked as lts.conf's would be; errors name `where` and the variable."""
+def default_of(key: str) -> str:
+    """The default of setting `key`, as an admin would write it in lts.conf."""
+    return _PARSERS[key][2]
+
+
+@dataclass(frozen=True, slots=True)
+class BadSetting:
+    """A value that cannot be used: the variable, what is wrong with it, and the default used instead.
+
+    A typo in lts.conf must never turn balancing off (one bad value used to send every client
+    to $SERVER, silently): the hook, the client and the broker rank with the default and say so.
+    """
+
+    key: str
+    problem: str  # names the variable and its value, says what a valid one looks like
+    default: str  # what is used instead, as lts.conf would spell it
+    where: str = ""  # the variable or file and line it came from ("" when the key says it all)
+
+    @property
+    def reason(self) -> str:
+        """One line without `where`: what is wrong and what is used instead."""
+        return f"{self.problem}; using the default {self.default}"
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}" if self.where else self.reason
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """Settings with every bad value replaced by its default, and what was bad."""
+
+    settings: ClientSettings
+    bad: tuple[BadSetting, ...] = ()
+
+
+def _read(found: Mapping[str, tuple[str, str]]) -> tuple[dict[str, object], dict[str, str], list[BadSetting]]:
+    """(fields, origins, bad values) from `found`: variable -> (value, where), in _PARSERS order."""
     fields: dict[str, object] = {}
-    for key, value in values.items():
-        if key not in _PARSERS:
-            raise ValueError(f"{key} is not a setting")
-        name, parse_one = _PARSERS[key]
-        fields[name] = parse_one(value.strip(), where, key)
-    return ClientSettings(**fields, origins=dict.fromkeys(fields, where))  # type: ignore[arg-type]  # keys are fields
+    origins: dict[str, str] = {}
+    bad: list[BadSetting] = []
+    for key, (name, parse_one, default) in _PARSERS.items():
+        if key not in found:
+            continue
+        value, where = found[key]
+        try:
+            fields[name] = parse_one(value.strip(), key)
+        except ConfigError as exc:
+            bad.append(BadSetting(key, str(exc), default, where))
+            continue
+        origins[name] = where
+    return fields, origins, bad
+
+
+def check_values(values: Mapping[str, str], where: str = "") -> Checked:
+    """Settings from plain `values` (variable -> value, e.g. a broker request's parameters),
+    each read as lts.conf's would be; a bad one is reported and left at its default."""
+    unknown = sorted(set(values) - set(_PARSERS))
+    if unknown:
+        raise ValueError(f"{unknown[0]} is not a setting")
+    fields, origins, bad = _read({key: (value, where) for key, value in values.items()})
+    return Checked(ClientSettings(**fields, origins=origins), tuple(bad))  # type: ignore[arg-type]  # keys are fields
+
+
+def from_values(values: Mapping[str, str], where: str) -> ClientSettings:
+    """Settings from plain `values`, each checked as lts.conf's would be; ConfigError naming
+    `where` and the variable for the first bad one."""
+    checked = check_values(values, where)
+    if checked.bad:
+        first = checked.bad[0]
+        raise ConfigError(f"{first.where}: {first.problem}")
+    return checked.settings
+
+
+def check(env: Mapping[str, str], entries: Mapping[str, Entry] | None = None) -> Checked:
+    """The settings from `env` (first) and resolved lts.conf `entries` (otherwise), each bad
+    value replaced by its default and reported (what `ltsp-mesh hosts` runs with).
+
+    LDM_LB_FALLBACK defaults to $SERVER, looked up the same way.
+    """
+    sources = _Sources(env, entries or {})
+    found = {key: got for key in _PARSERS if (got := sources.get(key)) is not None}
+    fields, origins, bad = _read(found)
+    if "fallback_hosts" not in fields:
+        server = sources.get("SERVER")
+        if server is not None:
+            try:
+                fields["fallback_hosts"] = _hosts(server[0], "SERVER")
+                origins["fallback_hosts"] = server[1]
+            except ConfigError as exc:
+                bad.append(BadSetting("SERVER", str(exc), "no fallback host", server[1]))
+    settings = ClientSettings(**fields, origins=origins)  # type: ignore[arg-type]  # keys are fields, read above
+    return Checked(settings, tuple(bad))
 
 
 def build(env: Mapping[str, str], entries: Mapping[str, Entry] | None = None) -> ClientSettings:
-    """The settings from `env` (first) and resolved lts.conf `entries` (otherwise).
+    """The settings from `env` (first) and resolved lts.conf `entries` (otherwise), strictly.
 
-    LDM_LB_FALLBACK defaults to $SERVER, looked up the same way. Raises ConfigError naming the
-    variable or the file and line of the first bad value, and the fix.
+    Raises ConfigError naming the variable or the file and line of the first bad value, and
+    the fix. `check` is the lenient form a client runs with.
     """
-    sources = _Sources(env, entries or {})
-    values: dict[str, object] = {}
-    origins: dict[str, str] = {}
-    for key, (name, parse_one) in _PARSERS.items():
-        found = sources.get(key)
-        if found is None:
-            continue
-        value, where = found
-        values[name] = parse_one(value, where, key)
-        origins[name] = where
-    if "fallback_hosts" not in values:
-        server = sources.get("SERVER")
-        if server is not None:
-            values["fallback_hosts"] = _hosts(server[0], server[1], "SERVER")
-            origins["fallback_hosts"] = server[1]
-    return ClientSettings(**values, origins=origins)  # type: ignore[arg-type]  # keys are fields, built above
+    checked = check(env, entries)
+    if checked.bad:
+        first = checked.bad[0]
+        raise ConfigError(f"{first.where}: {first.problem}")
+    return checked.settings
 
 
 def unknown_keys(env: Mapping[str, str], entries: Mapping[str, Entry] | None = None) -> tuple[str, ...]:

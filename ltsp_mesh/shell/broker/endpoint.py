@@ -5,6 +5,8 @@ grow is bounded: connections in all and per source, requests per source per seco
 of the request head (h11's max_incomplete_event_size), the time to send it and to read the
 answer. A client that sends nothing, drips, or never reads holds a socket for READ_TIMEOUT_S
 or WRITE_TIMEOUT_S at most and is counted; nothing it sends can raise anything but a 4xx.
+A bad setting in a well-formed request is answered all the same, ranked with its default: the
+answer says so in a header, and the journal once per client and value (core/broker/warn_once).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import h11
 from ltsp_mesh.core.broker import answer, request
 from ltsp_mesh.core.broker.answer import Reply
 from ltsp_mesh.core.broker.request import BadRequest, BrokerRequest
+from ltsp_mesh.core.broker.warn_once import WarnOnce, advice
 from ltsp_mesh.core.ratelimit import RateLimiter
 from ltsp_mesh.shell.listen import cannot_listen
 
@@ -49,6 +52,10 @@ OVER_LIMIT_READ_S: Final = 0.1
 
 # Given the request, the client's address and the address it connected to: the reply.
 Decide = Callable[[BrokerRequest, str, str], Awaitable[Reply]]
+# Given the method, the target and the client's address of a request for any path outside
+# /ltsp-mesh/ (the status page, /metrics: shell/server/monitor.py): the reply. Such requests
+# spend budgets of their own, never the thin clients'.
+Pages = Callable[[bytes, bytes, str], Awaitable[Reply]]
 
 
 @dataclass
@@ -67,8 +74,10 @@ class Limits:
 class Endpoint:
     """Accepts thin clients' connections and answers each with one reply."""
 
-    def __init__(self, decide: Decide, counters: Counter[str], limits: Limits | None = None) -> None:
-        self.decide, self.counters = decide, counters
+    def __init__(
+        self, decide: Decide, counters: Counter[str], limits: Limits | None = None, pages: Pages | None = None
+    ) -> None:
+        self.decide, self.counters, self.pages = decide, counters, pages
         self.limits = limits or Limits()
         self.limiter = RateLimiter(
             per_source_per_s=self.limits.per_source_per_s,
@@ -76,6 +85,7 @@ class Endpoint:
             global_per_s=self.limits.global_per_s,
         )
         self.open: Counter[str] = Counter()
+        self.warned = WarnOnce()
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One connection: admit, read one request, answer, close."""
@@ -126,6 +136,8 @@ class Endpoint:
         if event is None:
             self.counters["broker_closed_early"] += 1
             return None
+        if self.pages is not None and not event.target.startswith(request.API_ROOT.encode()):
+            return await self.pages(event.method, event.target, client)
         self.counters["broker_requests"] += 1
         if not self.limiter.allow(client, loop.time()):
             self.counters["broker_rate_limited"] += 1
@@ -136,7 +148,16 @@ class Endpoint:
             self.counters[f"broker_refused_{exc.status}"] += 1
             log.info("refused a request from %s: %s", client, exc.reason)
             return answer.refusal(exc.status, exc.reason)
+        self._warn(decoded, client, loop.time())
         return await self.decide(decoded, client, local)
+
+    def _warn(self, decoded: BrokerRequest, client: str, now: float) -> None:
+        for bad in decoded.bad:
+            self.counters["broker_bad_settings"] += 1
+            if self.warned.should_log(client, bad, now):
+                log.warning("%s", advice(client, bad))
+        if self.warned.over_rate:
+            self.counters["broker_bad_settings_unlogged"] = self.warned.over_rate
 
     async def _send(self, conn: h11.Connection, writer: asyncio.StreamWriter, reply: Reply) -> None:
         headers = [
@@ -144,6 +165,7 @@ class Endpoint:
             ("Content-Length", str(len(reply.body))),
             ("Connection", "close"),
             ("Cache-Control", "no-store"),
+            *((answer.WARNING_HEADER, warning) for warning in reply.warnings),
         ]
         try:
             data = conn.send(
