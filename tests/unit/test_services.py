@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from ltsp_mesh.core.codec import txt
 from ltsp_mesh.core.discovery.services import (
+    MAX_VERSIONS,
     A,
     Discovered,
     DnsRecord,
@@ -20,6 +21,7 @@ from ltsp_mesh.core.discovery.services import (
     assemble,
     choose_address,
     missing,
+    ordered_addresses,
 )
 from ltsp_mesh.core.record import ServerRecord
 
@@ -237,3 +239,82 @@ def test_choose_address_picks_the_address_on_the_local_network_when_there_is_one
     chosen = choose_address(addresses, [str(network)])
     on_link = [a for a in addresses if ipaddress.ip_address(a) in network]
     assert chosen == (on_link[0] if on_link else addresses[0])
+
+
+# --- who says so: records believed from the responder they describe ----------------------------
+
+GENUINE, ROGUE, REFLECTOR = "10.0.0.1", "10.0.0.66", "10.0.0.99"
+ROGUE_HOST = "rogue.local."
+UNSIGNED_RDATA = txt.encode_rdata(txt.encode(dataclasses.replace(RECORD, server_id="rogue")))
+
+
+def sent_by(source: str, records: list[DnsRecord]) -> list[DnsRecord]:
+    """`records` as they came from the responder at `source`."""
+    return [dataclasses.replace(r, source=source) for r in records]
+
+
+def test_an_a_record_for_a_genuine_host_from_a_rogue_does_not_become_its_address() -> None:
+    # The rogue answers first, for the genuine host name, with its own address (issue 11, 3a).
+    records = sent_by(ROGUE, [A(HOST1, ROGUE)]) + sent_by(GENUINE, server(APP1, HOST1, GENUINE))
+    [discovered] = assemble(SERVICE_TYPE, records)
+    assert discovered.addresses == (GENUINE,) and discovered.source == GENUINE
+
+
+def test_a_rogue_address_is_only_in_the_merged_version_after_the_servers_own() -> None:
+    # Merged, the address from the responder that sent the SRV leads, whatever came first.
+    records = sent_by(ROGUE, [A(HOST1, ROGUE)]) + sent_by(GENUINE, server(APP1, HOST1, GENUINE))
+    [discovered] = assemble(SERVICE_TYPE, records)
+    assert [v.addresses for v in discovered.versions] == [(GENUINE,), (GENUINE, ROGUE)]
+
+
+def test_a_rogue_claiming_a_genuine_instance_is_one_more_version_not_a_replacement() -> None:
+    rogue = sent_by(ROGUE, server(APP1, ROGUE_HOST, ROGUE, rdata=UNSIGNED_RDATA))
+    [discovered] = assemble(SERVICE_TYPE, rogue + sent_by(GENUINE, server(APP1, HOST1, GENUINE)))
+    assert {(v.source, v.host) for v in discovered.versions} >= {(ROGUE, ROGUE_HOST), (GENUINE, HOST1)}
+
+
+def test_a_server_speaking_for_itself_comes_before_a_host_answering_for_it() -> None:
+    # A reflector or proxy answers first with the genuine records; the server's own answer leads.
+    records = sent_by(REFLECTOR, server(APP1, HOST1, GENUINE)) + sent_by(
+        GENUINE, server(APP1, HOST1, GENUINE)
+    )
+    [discovered] = assemble(SERVICE_TYPE, records)
+    assert discovered.source == GENUINE and discovered.self_attested
+
+
+def test_a_server_whose_records_came_from_two_addresses_is_still_found() -> None:
+    ptr, srv, txt_record, a = server(APP1, HOST1, GENUINE)
+    records = sent_by(REFLECTOR, [ptr, srv, txt_record]) + sent_by(GENUINE, [a])
+    [discovered] = assemble(SERVICE_TYPE, records)
+    assert (discovered.addresses, discovered.source) == ((GENUINE,), "")
+
+
+def test_a_txt_from_a_rogue_does_not_replace_the_servers_own() -> None:
+    records = sent_by(ROGUE, [Txt(APP1, UNSIGNED_RDATA)]) + sent_by(GENUINE, server(APP1, HOST1, GENUINE))
+    [discovered] = assemble(SERVICE_TYPE, records)
+    assert discovered.announced == RECORD
+
+
+def test_versions_of_one_instance_are_bounded() -> None:
+    records: list[DnsRecord] = []
+    for i in range(MAX_VERSIONS + 8):
+        source = f"10.0.1.{i}"
+        records += sent_by(source, server(APP1, f"h{i}.local.", source))
+    [discovered] = assemble(SERVICE_TYPE, records)
+    assert len(discovered.versions) == MAX_VERSIONS
+
+
+def test_missing_asks_again_for_what_a_server_left_out_even_when_another_host_sent_it() -> None:
+    ptr, srv, _, a = server(APP1, HOST1, GENUINE)
+    records = sent_by(GENUINE, [ptr, srv, a]) + sent_by(ROGUE, [Txt(APP1, UNSIGNED_RDATA)])
+    assert missing(SERVICE_TYPE, records) == ({APP1}, set())
+
+
+def test_ordered_addresses_puts_the_clients_own_networks_first_and_keeps_the_order_otherwise() -> None:
+    addresses = ["192.168.1.10", "10.0.0.2", "172.16.0.1", "10.0.0.1"]
+    assert ordered_addresses(addresses, ["10.0.0.0/24"]) == [
+        "10.0.0.2",
+        "10.0.0.1",
+        "192.168.1.10",
+        "172.16.0.1",
+    ]

@@ -16,12 +16,13 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ltsp_mesh.core.codec import load_query, txt
 from ltsp_mesh.core.config.client_settings import Trust
-from ltsp_mesh.core.record import ServerRecord, ServerState
+from ltsp_mesh.core.record import ServerRecord
 from ltsp_mesh.core.trust import known_hosts, signed_reply, signing, ssh_keys, verdicts
 from ltsp_mesh.core.trust.known_hosts import KnownHosts
 from ltsp_mesh.core.trust.signed_reply import SignedReply
 from ltsp_mesh.core.trust.verdicts import Freshness, Outcome, Peer, Reason, Verdict, Via
 from ltsp_mesh.errors import DecodeError, TrustError
+from tests import records
 
 from .openssh import NOW, T2025, OpenSSH, openssh
 
@@ -47,18 +48,8 @@ class Site:
 
     def record(self, key: ed25519.Ed25519PrivateKey, server_id: str = "app1") -> ServerRecord:
         fingerprint = ssh_keys.ed25519_public_key(key.public_key()).fingerprint
-        return ServerRecord(
-            server_id=server_id,
-            cpus=4,
-            load_per_cpu=0.0,
-            mem_percent=10,
-            swapping=False,
-            sessions=0,
-            pending=0,
-            capacity=4,
-            state=ServerState.UP,
-            query_port=377,
-            host_key_fp=fingerprint,
+        return records.record(
+            server_id=server_id, cpus=4, load_per_cpu=0.0, mem_percent=10, capacity=4, host_key_fp=fingerprint
         )
 
 

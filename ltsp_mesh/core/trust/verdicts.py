@@ -124,6 +124,9 @@ def _reject(reason: Reason, detail: str, key: PublicKey | None = None) -> Verdic
     return Verdict(Outcome.REJECTED, detail, reason=reason, key_fingerprint=key.fingerprint if key else "")
 
 
+_UNSIGNED_TXT: Final = _reject(Reason.UNSIGNED, "the TXT record has no signature")
+
+
 @dataclass(frozen=True, slots=True)
 class Freshness:
     """How far a signed timestamp may be from the client's clock (see the module docstring)."""
@@ -174,6 +177,19 @@ def _no_signer(candidates: Sequence[PublicKey], claimed_fp: str, what: str, name
     )
 
 
+def check_txt_form(properties: Mapping[bytes, bytes | None]) -> Verdict | None:
+    """The refusal of a TXT record that no key can accept, whatever its address (unsigned, or a
+    malformed signature); None when it carries a well-formed signature for `check_txt` to judge.
+
+    A flood of unsigned services is refused at this price, once a service, not once an address.
+    """
+    try:
+        signature = signing.read_txt_signature(properties)
+    except DecodeError as exc:
+        return _reject(Reason.MALFORMED, str(exc))
+    return _UNSIGNED_TXT if signature is None else None
+
+
 def check_txt(
     properties: Mapping[bytes, bytes | None],
     *,
@@ -190,7 +206,7 @@ def check_txt(
     except DecodeError as exc:
         return _reject(Reason.MALFORMED, str(exc))
     if signature is None:
-        return _reject(Reason.UNSIGNED, "the TXT record has no signature")
+        return _UNSIGNED_TXT
     names = ", ".join(peer.lookup_names)
     match = known_hosts.lookup(peer.lookup_names, peer.ssh_port)
     candidates = _candidates(match)

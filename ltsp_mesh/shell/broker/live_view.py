@@ -3,6 +3,18 @@
 - Discovery: a zeroconf browser on the daemon's own AsyncZeroconf (one per process: announcer
   and browser share one cache and one set of sockets) keeps every `_ltsp._tcp` instance
   resolved as it comes, changes and goes.
+- Who says so: that cache merges every responder's records, so a rogue's A record for a
+  genuine host name (with the cache-flush bit, alone) is as good as the server's own there.
+  Before a refresh, the servers whose host, ports or addresses changed in the cache are heard
+  again from the responders themselves (discover.hear: one question, answered by unicast with
+  who sent what), and the versions `services.assemble` orders come before the cache's; under
+  known-hosts trust every version and address is checked before a server is called untrusted
+  (TrustPolicy.choose), as `ltsp-mesh hosts` does. A server that did not answer for itself,
+  or that trust refused, is heard again in the background every HEAR_AGAIN_S.
+- Room: at most MAX_INSTANCES instances. Past it, one whose TXT a listed key signed always gets
+  in, and any other only in place of an instance from a more crowded address than its own (the
+  newest of them); one that proves itself or answered this broker is never pushed out. So a
+  flood of bogus services from a few hosts cannot shut out a server that joins during it.
 - Figures: nothing is asked while no thin client asks. A request that finds the view older
   than REFRESH_AHEAD_S starts a refresh (one `stats` query to every trusted server at once);
   one that finds it older than FRESH_S waits for that refresh, which is ready as soon as every
@@ -20,7 +32,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import random
 import secrets
 import time
 from collections import Counter, OrderedDict
@@ -31,17 +45,18 @@ from typing import Final
 from zeroconf import IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from ltsp_mesh.core.broker import relay
+from ltsp_mesh.core.broker import relay, room
 from ltsp_mesh.core.broker.answer import Listed
 from ltsp_mesh.core.broker.view import PICK_HOLD_S, MeshView
-from ltsp_mesh.core.client.trust_policy import TrustPolicy
+from ltsp_mesh.core.client.trust_policy import Choice, TrustPolicy
 from ltsp_mesh.core.codec import txt
 from ltsp_mesh.core.discovery import dnssd_zone, services
 from ltsp_mesh.core.discovery.names import SERVICE_TYPE
 from ltsp_mesh.core.discovery.services import Answered, Discovered
 from ltsp_mesh.core.trust import signed_reply
 from ltsp_mesh.errors import DecodeError
-from ltsp_mesh.shell import query
+from ltsp_mesh.shell import netif, query
+from ltsp_mesh.shell.client import discover
 from ltsp_mesh.shell.keys import HostKey
 
 log = logging.getLogger(__name__)
@@ -55,6 +70,17 @@ REFRESH_TIMEOUT_S: Final = 0.25
 # A rogue announcing thousands of instances must not make every refresh query thousands of
 # hosts: a site of 1400 clients has 30 servers, the largest imaginable a few hundred.
 MAX_INSTANCES: Final = 512
+# Browser events resolved from the cache at once; more are dropped and counted (the cache
+# holds at most 10,000 records, and a complete instance resolves from it at once).
+MAX_RESOLVING: Final = 1024
+# Hearing servers from themselves: legacy unicast answers come in about a millisecond on a LAN;
+# a refresh waits this long at most (the wait ends when every server asked has answered), as
+# long as it waits for the direct queries' answers (REFRESH_TIMEOUT_S).
+HEAR_WAIT_S: Final = 0.25
+# A server that did not answer for itself, or that known-hosts trust refused, is heard again (in
+# the background, one question at a time) this often: it may have been busy when heard last,
+# while a rogue held its cache records.
+HEAR_AGAIN_S: Final = 1.0
 RESOLVE_TIMEOUT_MS: Final = 1500
 # The zone's records live 60 s (dnssd_zone); browsing it twice a minute while clients ask
 # finds a new server as soon as a resolver could, and costs a broker a few DNS packets.
@@ -64,10 +90,34 @@ UNICAST_FIRST_WAIT_S: Final = 0.2
 # Claims waiting for their reply: bounded like the picks in flight (MeshView.MAX_PICKS).
 MAX_CLAIMS_IN_FLIGHT: Final = 4096
 # A TXT record changes at most ten times a minute and its signature stays valid for 15 minutes
-# (trust.DEFAULT_TXT_MAX_AGE_S): a record found trustworthy is not checked again for this long
-# while it and its address stay the same, so a refresh checks only what changed (about 0.1 ms a
-# record; 30 a second add up).
+# (trust.DEFAULT_TXT_MAX_AGE_S): a server's versions, once checked, are not checked again for
+# this long while they stay the same, so a refresh checks only what changed (about 0.1 ms a
+# record; 30 a second add up, and so would a flood's hundreds of refusals).
 TXT_VERDICT_S: Final = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Heard:
+    """What the responders said of a server themselves, and the cache's view it was asked for."""
+
+    basis: tuple[str, int, tuple[str, ...], int]  # the cache's host, ports and addresses then
+    found: Discovered | None  # its versions, from who sent what; None when nobody answered
+    at: float  # loop time
+
+
+def _basis(server: Discovered) -> tuple[str, int, tuple[str, ...], int]:
+    # What a server heard once must be heard again for: where it is and where it is asked.
+    query_port = server.announced.query_port if server.announced is not None else 0
+    return server.host, server.ssh_port, server.addresses, query_port
+
+
+def _answered_for_itself(heard: _Heard) -> bool:
+    return heard.found is not None and any(v.self_attested for v in heard.found.versions)
+
+
+def _group(server: Discovered) -> str:
+    # The address an instance points at first: a flood from a few hosts shares a few.
+    return server.addresses[0] if server.addresses else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +164,17 @@ class LiveView:
         self._ready = asyncio.Event()
         self._claims: OrderedDict[bytes, _Claim] = OrderedDict()
         self._claim_transport: asyncio.DatagramTransport | None = None
-        # instance -> (its TXT and address when checked, why not to ask it, when checked)
-        self._txt_verdicts: dict[str, tuple[Discovered, str, str, float]] = {}
+        # instance -> (its versions and policy when checked, the choice, when checked)
+        self._choices: dict[
+            str, tuple[list[tuple[Discovered, object]], TrustPolicy, Choice | None, float]
+        ] = {}
+        self._heard: dict[str, _Heard] = {}
+        self._hearing: asyncio.Task[None] | None = None  # heard again in the background
+        self._refused: set[str] = set()  # instances trust refused at the last refresh
+        self._vouched: set[str] = set()  # instances whose TXT a listed key signed
+        self._by_address: dict[str, dict[str, None]] = {}  # _group -> instances, oldest first
+        self._interfaces: tuple[tuple[str, ...], list[netif.Interface]] = ((), [])
+        self._rng = random.SystemRandom()
         self._silent: set[str] = set()  # asked in the last refresh, never answered it
         self._unicast: list[Discovered] = []  # found in DNS_SD_DOMAIN
         self._unicast_at = -float("inf")
@@ -135,7 +194,7 @@ class LiveView:
         if self._browser is not None:
             await self._browser.async_cancel()
             self._browser = None
-        running = [t for t in (self._refreshing, self._browsing) if t is not None]
+        running = [t for t in (self._refreshing, self._browsing, self._hearing) if t is not None]
         for task in [*self._tasks, *running]:
             task.cancel()
         await asyncio.gather(*self._tasks, *running, return_exceptions=True)
@@ -148,12 +207,12 @@ class LiveView:
         self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
     ) -> None:
         if state_change is ServiceStateChange.Removed:
-            self.discovered.pop(name, None)
+            self._drop(name)
             self.view.forget(name, self._loop.time())
             self.counters["broker_servers_removed"] += 1
             return
-        if name not in self.discovered and len(self.discovered) >= MAX_INSTANCES:
-            self.counters["broker_instances_over_limit"] += 1
+        if len(self._tasks) >= MAX_RESOLVING:
+            self.counters["broker_resolves_over_limit"] += 1
             return
         task = self._loop.create_task(self._resolve(name))
         self._tasks.add(task)
@@ -174,9 +233,125 @@ class LiveView:
             announced = txt.decode(properties)
         except DecodeError as exc:
             problem = str(exc)
-        self.discovered[name] = Discovered(
-            name, info.server, info.port, addresses, announced, problem, properties
+        self._admit(name, Discovered(name, info.server, info.port, addresses, announced, problem, properties))
+
+    def _admit(self, name: str, server: Discovered) -> None:
+        """Keep `server`; when full, in place of another as `_make_room` says, or not at all."""
+        choice = self._choose(self._candidate(server), time.time())
+        if choice is not None and choice.verified:
+            self._vouched.add(name)
+        else:
+            self._vouched.discard(name)
+        if (
+            name not in self.discovered
+            and len(self.discovered) >= MAX_INSTANCES
+            and not self._make_room(server)
+        ):
+            self.counters["broker_instances_over_limit"] += 1
+            return
+        self._drop(name, keep_verdicts=True)  # its address may have changed: placed again
+        self.discovered[name] = server
+        self._by_address.setdefault(_group(server), {})[name] = None
+
+    def _make_room(self, server: Discovered) -> bool:
+        """Drop an instance for `server` as core/broker/room.py says; False when it stays out."""
+        answering = {key for key, _ in self.view.servers(self._loop.time())}
+        dropped = room.victim(
+            {address: list(names) for address, names in self._by_address.items()},
+            _group(server),
+            proven=server.instance in self._vouched,
+            safe=self._vouched | answering,
         )
+        if dropped is None:
+            return False
+        self._drop(dropped)
+        self.counters["broker_instances_replaced"] += 1
+        return True
+
+    def _drop(self, name: str, *, keep_verdicts: bool = False) -> None:
+        server = self.discovered.pop(name, None)
+        if server is not None:
+            group = self._by_address.get(_group(server), {})
+            group.pop(name, None)
+            if not group:
+                self._by_address.pop(_group(server), None)
+        if not keep_verdicts:
+            self._heard.pop(name, None)
+            self._choices.pop(name, None)
+            self._refused.discard(name)
+            self._vouched.discard(name)
+
+    # -- who says so ---------------------------------------------------------------------
+    def _own_interfaces(self) -> list[netif.Interface]:
+        """This broker's interfaces on its networks, read again when the networks change."""
+        networks = tuple(self.networks)
+        if self._interfaces[0] != networks:
+            self._interfaces = (networks, [i for i in netif.select([]) if i.network in networks])
+        return self._interfaces[1]
+
+    async def _hear(self, names: Sequence[str], deadline: float) -> None:
+        """Hear `names` (instances in the cache) from the responders themselves, until `deadline`."""
+        wanted = {n: self.discovered[n].host for n in names if n in self.discovered}
+        if not wanted:
+            return
+        basis = {n: _basis(self.discovered[n]) for n in wanted}
+        interfaces = self._own_interfaces()
+        if not interfaces:  # between two DHCP leases: the cache is all there is for now
+            self._interfaces = ((), [])
+            self.counters["broker_hear_no_interface"] += 1
+            return
+        try:
+            found = await discover.hear(interfaces, wanted, deadline, self._rng)
+        except OSError as exc:  # an address gone with a DHCP lease: read them again next time
+            self._interfaces = ((), [])
+            self.counters["broker_hear_failed"] += 1
+            log.debug("could not ask the servers themselves: %s", exc)
+            return
+        self.counters["broker_heard"] += 1
+        by_key = {services.name_key(d.instance): d for d in found}
+        now = self._loop.time()
+        for name in wanted:
+            if name in self.discovered:
+                self._heard[name] = _Heard(basis[name], by_key.get(services.name_key(name)), now)
+
+    async def _hear_changed(self) -> None:
+        """Hear the servers never heard, and those that answered for themselves whose host, ports
+        or addresses changed in the cache since (the others are heard in the background)."""
+        changed = [
+            name
+            for name, server in self.discovered.items()
+            if (heard := self._heard.get(name)) is None
+            or (heard.basis != _basis(server) and _answered_for_itself(heard))
+        ]
+        if changed:
+            await self._hear(changed[: discover.MAX_FOLLOWUP_NAMES], self._loop.time() + HEAR_WAIT_S)
+
+    def _hear_later(self) -> None:
+        """In the background, hear again the servers refused or silent for themselves, once
+        HEAR_AGAIN_S has passed since they were heard."""
+        now = self._loop.time()
+        due = [
+            name
+            for name, heard in self._heard.items()
+            if now - heard.at >= HEAR_AGAIN_S and (name in self._refused or not _answered_for_itself(heard))
+        ]
+        if not due or self._hearing is not None:
+            return
+
+        async def hear() -> None:
+            try:
+                await self._hear(due[: discover.MAX_FOLLOWUP_NAMES], self._loop.time() + HEAR_WAIT_S)
+            finally:
+                self._hearing = None
+
+        self._hearing = self._loop.create_task(hear())
+
+    def _candidate(self, server: Discovered) -> Discovered:
+        """`server` as the cache has it, after the versions its responders gave themselves."""
+        heard = self._heard.get(server.instance)
+        if heard is None or heard.found is None:
+            return server
+        return dataclasses.replace(heard.found, alternatives=(*heard.found.alternatives, server))
 
     # -- figures -----------------------------------------------------------------------
     async def ready(self, deadline: float) -> None:
@@ -193,22 +368,21 @@ class LiveView:
             except TimeoutError:
                 self.counters["broker_answered_stale"] += 1
 
-    def _why_not_ask(self, server: Discovered, address: str, now: float) -> str:
-        """The trust policy's verdict on a server's TXT, checked again only when it changed."""
-        kept = self._txt_verdicts.get(server.instance)
+    def _choose(self, server: Discovered, now: float) -> Choice | None:
+        """The trust policy's choice of version and address, made again only when they changed."""
         # Discovered's equality leaves the TXT's properties out (signature and timestamp): compare them too.
+        versions: list[tuple[Discovered, object]] = [(v, v.txt_properties) for v in server.versions]
+        kept = self._choices.get(server.instance)
         if (
             kept is not None
-            and kept[0] == server
-            and kept[0].txt_properties == server.txt_properties
-            and kept[1] == address
+            and kept[0] == versions
+            and kept[1] is self.policy
             and now - kept[3] < TXT_VERDICT_S
         ):
             return kept[2]
-        why = self.policy.ask(server, address, now)
-        if not why:  # a refusal is checked again: it is cheap (no listed key, no signature check)
-            self._txt_verdicts[server.instance] = (server, address, why, now)
-        return why
+        choice = self.policy.choose(server, self.networks, now)
+        self._choices[server.instance] = (versions, self.policy, choice, now)
+        return choice
 
     async def _browse_zone(self) -> None:
         # dnspython is imported only by daemons that have a zone (a sixth of the daemon's memory).
@@ -243,18 +417,20 @@ class LiveView:
             if self._unicast
             else list(self.discovered.values())
         )
-        for gone in self._txt_verdicts.keys() - {s.instance for s in known}:
-            del self._txt_verdicts[gone]
-        for server in known:
+        for gone in self._choices.keys() - {s.instance for s in known}:
+            del self._choices[gone]
+        self._refused.clear()
+        for cached in known:
+            choice = self._choose(self._candidate(cached), now)
+            if choice is None:
+                continue
+            server, address = choice.server, choice.address
             if server.announced is None:
                 continue  # no ltsp-mesh TXT, no query service: its liveness cannot be checked
-            address = services.choose_address(server.addresses, self.networks)
-            if address is None:
-                continue
-            why = self._why_not_ask(server, address, now)
-            if why:
+            if choice.refusal:
                 self.counters["broker_untrusted"] += 1
-                log.debug("not asking %s (%s): %s", server.label, address, why)
+                self._refused.add(cached.instance)
+                log.debug("not asking %s (%s): %s", server.label, address, choice.refusal)
                 continue
             targets.append(
                 query.Target(
@@ -266,8 +442,10 @@ class LiveView:
     async def _refresh(self) -> None:
         try:
             await self._zone()
+            await self._hear_changed()
             started = self._loop.time()
             targets = self._targets()
+            self._hear_later()
             asked = {t.discovered.instance for t in targets}
             # Ready when every server asked has answered, but for those silent last time: a
             # server that left without a goodbye stays in the browse for 20 minutes, and must
@@ -321,12 +499,16 @@ class LiveView:
             self.counters["broker_claims_unanswered"] += 1
         nonce = secrets.token_bytes(16)
         key = self.host_key
+        # The cookie the server gave this broker's address: what it believes when no known
+        # hosts vouch for this broker (trust any).
+        signed = listed.answered.signed
         datagram = relay.encode(
             client,
             nonce,
             time.time(),
             key=key.private if key else None,
             certificate=key.certificate if key else b"",
+            cookie=signed.reply.cookie if signed is not None else b"",
         )
         self._claims[nonce] = _Claim(client, listed, now)
         self._claim_transport.sendto(datagram, (listed.answered.address, listed.answered.record.query_port))

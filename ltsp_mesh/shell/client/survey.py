@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ltsp_mesh.core.client.trust_policy import TRUST_ANY, TrustPolicy
-from ltsp_mesh.core.discovery import dnssd_zone, services
+from ltsp_mesh.core.discovery import dnssd_zone
 from ltsp_mesh.core.discovery.services import Answered, Discovered
 from ltsp_mesh.core.trust import signed_reply
 from ltsp_mesh.shell import query
@@ -92,22 +92,18 @@ async def survey(
     now = time.time()
     counters = Counter(found.counters)
     counters.update(unicast_counters)
-    for server in discovered:
-        address = services.choose_address(server.addresses, networks)
-        if address is None:
+    for found_server in discovered:
+        choice = policy.choose(found_server, networks, now)
+        if choice is None:
             continue
-        if server.announced is None:
-            if policy.strict:  # nothing signed to check: it cannot prove who it is
-                untrusted.append(
-                    Untrusted(server, address, f"announces no ltsp-mesh TXT ({server.txt_problem})")
-                )
-            else:
-                unmeasured.append(Unmeasured(server, address))
+        server, address = choice.server, choice.address
+        if choice.refusal:
+            if server.announced is not None:
+                counters["trust_txt_rejected"] += 1
+            untrusted.append(Untrusted(server, address, choice.refusal))
             continue
-        why = policy.ask(server, address, now)
-        if why:
-            counters["trust_txt_rejected"] += 1
-            untrusted.append(Untrusted(server, address, why))
+        if server.announced is None:  # only under `any`: nothing signed to check
+            unmeasured.append(Unmeasured(server, address))
             continue
         # Asking for the key is asking for proof: pad enough for a host certificate to come too.
         size = signed_reply.CERT_REQUEST_SIZE_BYTES if want_key else policy.request_size(server, address)
