@@ -1,24 +1,24 @@
 """Claims a broker relays for a thin client: the signed request, and whom a server believes.
 
 A broker that hands a server out claims it on the client's behalf: a UDP 377 `claim` whose `c`
-names the client's address, plus three optional fields, ignored by servers that predate them:
+names the client's address, plus optional fields, ignored by servers that predate them:
 
     rts    float: when the broker signed it (unix seconds)
     rsig   bin, 64 bytes: the broker's host key signature (CLAIM_NAMESPACE) of
            msgpack [wire version, "claim", nonce, client, rts]
     rcert  bin: the broker's host certificate, when it has one (a CA site)
+    ck     bin: the claim cookie the server gave the broker's own address (core/server/cookies.py)
 
 The request is padded like every other, so the reply is never larger than the claim. The
-server counts it for the client only when the broker is a mesh member: a key its own known
-hosts list for the broker's address signed it, within the clock skew trust allows. With no
-known hosts at all (trust any), it counts within the relaying source's claim rate limits.
-Pure; `admit` is the server's whole decision for a claim, rule by rule.
+server counts it for the client when the broker is a mesh member: a key its own known hosts
+list for the broker's address signed it, within the clock skew trust allows. With no known
+hosts at all (trust any), a claim no member signed counts when it carries the cookie for the
+relaying address, within that source's claim rate limits. A client's own claim always needs
+the cookie for its own address. Pure; core/server/claims.py holds the server's decision.
 """
 
 from __future__ import annotations
 
-import enum
-import ipaddress
 import math
 from dataclasses import dataclass
 from typing import Any, Final
@@ -27,8 +27,6 @@ import msgpack
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ltsp_mesh.core.codec import load_query
-from ltsp_mesh.core.ratelimit import RateLimiter
-from ltsp_mesh.core.server.pending import ClaimOutcome, PendingLedger
 from ltsp_mesh.core.trust import signed_reply, signing, verdicts
 from ltsp_mesh.core.trust.known_hosts import KnownHosts
 from ltsp_mesh.core.trust.ssh_cert import MAX_CERT_BYTES
@@ -67,16 +65,25 @@ def claim_message(request: load_query.Request, timestamp: float) -> bytes:
 
 
 def encode(
-    client: str, nonce: bytes, now: float, *, key: ed25519.Ed25519PrivateKey | None, certificate: bytes = b""
+    client: str,
+    nonce: bytes,
+    now: float,
+    *,
+    key: ed25519.Ed25519PrivateKey | None,
+    certificate: bytes = b"",
+    cookie: bytes = b"",
 ) -> bytes:
-    """The datagram claiming for `client`, signed by `key` when there is one, padded so that
-    the signed reply (with a certificate, when the server has one) fits under it."""
-    request = load_query.Request(load_query.Op.CLAIM, nonce, client=client)
+    """The datagram claiming for `client`, signed by `key` when there is one, with the cookie the
+    server gave this broker when there is one, padded so that the signed reply (with a
+    certificate, when the server has one) fits under it."""
+    request = load_query.Request(load_query.Op.CLAIM, nonce, client=client, cookie=cookie)
     fields: dict[str, Any] = {"op": request.op.value, "n": nonce, "c": client, TS_FIELD: float(now)}
     if key is not None:
         fields[SIG_FIELD] = signing.sign(key, CLAIM_NAMESPACE, claim_message(request, now))
         if certificate:
             fields[CERT_FIELD] = certificate
+    if cookie:
+        fields[load_query.COOKIE_FIELD] = cookie
     size = signed_reply.CERT_REQUEST_SIZE_BYTES if certificate else load_query.REQUEST_SIZE_BYTES
     body = bytes(msgpack.packb(fields, use_bin_type=True))
     room = size - len(body) - 2  # the key "p" is a 2-byte fixstr
@@ -118,103 +125,3 @@ def check(claim: RelayedClaim, *, broker: str, known_hosts: KnownHosts, now: flo
         claim.certificate,
     )
     return verdicts.check_signed(signed, peer=verdicts.Peer(broker), known_hosts=known_hosts, now=now)
-
-
-# A broker relays its clients' claims: a storm of 1000 logins through one broker to 30 servers
-# is about 35 claims per server in seconds. Generous, but bounded: a compromised member (or,
-# under trust any, any host) can raise `pend` no faster than this.
-MEMBER_CLAIMS_PER_S: Final = 50.0
-MEMBER_CLAIMS_BURST: Final = 200.0
-# One client claims once per login screen; a storm of 1400 clients over two minutes sends a
-# server about one new claim a second. Ten a second overall, with bursts, is plenty.
-CLAIMS_PER_SOURCE_PER_S: Final = 0.2
-CLAIMS_BURST: Final = 3.0
-CLAIMS_PER_S: Final = 10.0
-
-
-class Verdict(enum.StrEnum):
-    """What became of one claim: the counter the responder bumps is `claims_` + the value."""
-
-    NEW = "new"
-    RENEWED = "renewed"
-    REFUSED_FULL = "refused_full"
-    REFUSED_DRAINING = "refused_draining"
-    RATE_LIMITED = "rate_limited"
-    RELAY_MALFORMED = "relay_malformed"
-    RELAY_UNTRUSTED = "relay_untrusted"
-
-
-@dataclass
-class ClaimState:
-    """What a server keeps to decide claims: the ledger and the budgets (mutable, pure)."""
-
-    ledger: PendingLedger
-    direct: RateLimiter
-    members: RateLimiter
-    known_hosts: KnownHosts
-    # True when the site lists host keys (known-hosts trust): relayed claims must then come
-    # from members. `known_hosts` may list the server itself beside them either way.
-    strict: bool
-
-    @classmethod
-    def new(cls, ledger: PendingLedger, known_hosts: KnownHosts, *, strict: bool) -> ClaimState:
-        """The budgets above around `ledger`, believing members listed in `known_hosts`."""
-        return cls(
-            ledger,
-            RateLimiter(
-                per_source_per_s=CLAIMS_PER_SOURCE_PER_S,
-                per_source_burst=CLAIMS_BURST,
-                global_per_s=CLAIMS_PER_S,
-            ),
-            RateLimiter(
-                per_source_per_s=MEMBER_CLAIMS_PER_S,
-                per_source_burst=MEMBER_CLAIMS_BURST,
-                global_per_s=10 * MEMBER_CLAIMS_PER_S,
-            ),
-            known_hosts,
-            strict,
-        )
-
-
-def admit(
-    request: load_query.Request,
-    relayed: RelayedClaim | None,
-    *,
-    source: str,
-    draining: bool,
-    state: ClaimState,
-    now: float,
-    wall_now: float,
-) -> Verdict:
-    """Decide one claim from `source` at `now` (monotonic; `wall_now` checks signatures).
-
-    Rules, in order:
-    1. A draining server takes no claim.
-    2. A claim naming no client (or its own source) is the client's own: keyed by `source`.
-    3. A relayed claim must name an IP address and spends the relaying broker's budget (a
-       broker relays a whole storm); under known-hosts trust it must be signed by a member.
-    4. Renewing a live claim spends no budget (it never raises `pend`); a new one does.
-    5. The ledger then counts it, one per client.
-    """
-    if draining:
-        return Verdict.REFUSED_DRAINING
-    client, budget = source, state.direct
-    if request.client and request.client != source:
-        try:
-            client = str(ipaddress.ip_address(request.client))
-        except ValueError:
-            return Verdict.RELAY_MALFORMED
-        if state.strict and (
-            relayed is None
-            or not check(relayed, broker=source, known_hosts=state.known_hosts, now=wall_now).accepted
-        ):
-            return Verdict.RELAY_UNTRUSTED
-        budget = state.members
-    if not state.ledger.holds(client, now) and not budget.allow(source, now):
-        return Verdict.RATE_LIMITED
-    outcome = state.ledger.claim(client, now)
-    return {
-        ClaimOutcome.NEW: Verdict.NEW,
-        ClaimOutcome.RENEWED: Verdict.RENEWED,
-        ClaimOutcome.REFUSED_FULL: Verdict.REFUSED_FULL,
-    }[outcome]

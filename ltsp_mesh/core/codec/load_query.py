@@ -26,6 +26,10 @@ REQUEST_SIZE_BYTES: Final = 512
 MAX_DATAGRAM_BYTES: Final = 1400
 NONCE_MIN_BYTES: Final = 8
 NONCE_MAX_BYTES: Final = 32
+# The claim cookie (`ck`, core/server/cookies.py): what a server sends is 16 bytes; a reader takes
+# up to this many, so that a later, longer cookie still decodes.
+COOKIE_MAX_BYTES: Final = 32
+COOKIE_FIELD: Final = "ck"
 _MAX_MAP_ENTRIES: Final = 32
 
 
@@ -44,6 +48,7 @@ class Request:
     nonce: bytes
     client: str = ""
     want_key: bool = False  # `k`: also send the public host key (what `ltsp-mesh known-hosts` collects)
+    cookie: bytes = b""  # `ck`: a claim's proof that its sender receives at its address
 
     def __post_init__(self) -> None:
         if not NONCE_MIN_BYTES <= len(self.nonce) <= NONCE_MAX_BYTES:
@@ -52,21 +57,27 @@ class Request:
             raise ValueError("client id is longer than 64 characters")
         if type(self.want_key) is not bool:
             raise ValueError("want_key must be a bool")
+        if len(self.cookie) > COOKIE_MAX_BYTES:
+            raise ValueError(f"cookie is longer than {COOKIE_MAX_BYTES} bytes")
 
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """A server's answer: its record now, bound to the request's nonce."""
+    """A server's answer: its record now, bound to the request's nonce, with a claim cookie for
+    the address it went to (b"" from a server that predates cookies)."""
 
     record: ServerRecord
     nonce: bytes
     timestamp: float
+    cookie: bytes = b""
 
     def __post_init__(self) -> None:
         if not NONCE_MIN_BYTES <= len(self.nonce) <= NONCE_MAX_BYTES:
             raise ValueError(f"nonce must be {NONCE_MIN_BYTES}..{NONCE_MAX_BYTES} bytes")
         if not math.isfinite(self.timestamp) or self.timestamp < 0:
             raise ValueError(f"timestamp {self.timestamp} is not a time")
+        if len(self.cookie) > COOKIE_MAX_BYTES:
+            raise ValueError(f"cookie is longer than {COOKIE_MAX_BYTES} bytes")
 
 
 def unpack_map(data: bytes, what: str) -> dict[str, Any]:
@@ -109,6 +120,13 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(k.__name__ for k in _as_tuple(kind))
 
 
+def _cookie_field(obj: dict[str, Any], what: str) -> bytes:
+    cookie = obj.get(COOKIE_FIELD, b"")
+    if not isinstance(cookie, bytes) or len(cookie) > COOKIE_MAX_BYTES:
+        raise DecodeError(f"{what} field {COOKIE_FIELD!r} is not bin of at most {COOKIE_MAX_BYTES} bytes")
+    return cookie
+
+
 def encode_request(request: Request, pad_to: int = REQUEST_SIZE_BYTES) -> bytes:
     """Return the request datagram, padded to `pad_to` bytes when it is shorter."""
     fields: dict[str, Any] = {"op": request.op.value, "n": request.nonce}
@@ -116,6 +134,8 @@ def encode_request(request: Request, pad_to: int = REQUEST_SIZE_BYTES) -> bytes:
         fields["c"] = request.client
     if request.want_key:
         fields["k"] = True
+    if request.cookie:
+        fields[COOKIE_FIELD] = request.cookie
     room = pad_to - len(msgpack.packb(fields)) - 2  # the key "p" is a 2-byte fixstr
     # The pad is a bin field: a 2-byte header up to 255 bytes, 3 bytes above.
     pad_len = room - 2 if room - 2 < 256 else room - 3
@@ -138,8 +158,9 @@ def decode_request(data: bytes) -> Request:
     want_key = obj.get("k", False)
     if not isinstance(want_key, bool):
         raise DecodeError("request field 'k' is not a bool")
+    cookie = _cookie_field(obj, "request")
     try:
-        return Request(op=op, nonce=nonce, client=client, want_key=want_key)
+        return Request(op=op, nonce=nonce, client=client, want_key=want_key, cookie=cookie)
     except ValueError as exc:
         raise DecodeError(f"request is out of range: {exc}") from exc
 
@@ -164,6 +185,8 @@ def encode_reply(reply: Reply) -> bytes:
     }
     if record.host_key_fp:
         fields["hk"] = record.host_key_fp
+    if reply.cookie:
+        fields[COOKIE_FIELD] = reply.cookie
     return bytes(msgpack.packb(fields))
 
 
@@ -194,6 +217,7 @@ def decode_reply(data: bytes) -> Reply:
             record=record,
             nonce=_field(obj, "n", bytes, "reply"),
             timestamp=float(_field(obj, "ts", (int, float), "reply")),
+            cookie=_cookie_field(obj, "reply"),
         )
     except ValueError as exc:
         raise DecodeError(f"reply is out of range: {exc}") from exc
@@ -211,8 +235,14 @@ def answer(datagram: bytes, record: ServerRecord, now: float) -> bytes | None:
     return reply_to(request, len(datagram), record, now)
 
 
-def reply_to(request: Request, request_size: int, record: ServerRecord, now: float) -> bytes | None:
-    """The reply to `request` (which arrived in `request_size` bytes), or None when it would
-    be larger than the request: the no-amplification rule."""
-    reply = encode_reply(Reply(record=record, nonce=request.nonce, timestamp=now))
-    return reply if len(reply) <= request_size else None
+def reply_to(
+    request: Request, request_size: int, record: ServerRecord, now: float, cookie: bytes = b""
+) -> bytes | None:
+    """The reply to `request` (which arrived in `request_size` bytes), with `cookie` when it fits,
+    or None when even the reply without it would be larger than the request: the
+    no-amplification rule."""
+    for with_cookie in (cookie, b"") if cookie else (b"",):
+        reply = encode_reply(Reply(record=record, nonce=request.nonce, timestamp=now, cookie=with_cookie))
+        if len(reply) <= request_size:
+            return reply
+    return None

@@ -18,6 +18,7 @@ sends its certificate when it fits, and otherwise the same reply without it, sti
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -144,20 +145,25 @@ def reply_to(
     *,
     key: ed25519.Ed25519PrivateKey,
     certificate: bytes = b"",
+    cookie: bytes = b"",
 ) -> bytes | None:
     """The signed reply to `request` (which arrived in `request_size` bytes), or None.
 
-    With the certificate when it fits under the no-amplification rule, else without it; None
-    when even the reply without it would be larger than the request. The public key goes along
-    when the request asks for it (`want_key`).
+    With the certificate and the claim `cookie` when they fit under the no-amplification rule,
+    else without the cookie, then without the certificate (a client that cannot check the
+    signature cannot use the cookie either); None when even the bare reply would be larger than
+    the request. The public key goes along when the request asks for it (`want_key`). The
+    signature does not cover the cookie: it is the server's own proof, checked only by itself.
     """
     reply = load_query.Reply(record=record, nonce=request.nonce, timestamp=now)
     signature = signing.sign(key, signing.REPLY_NAMESPACE, reply_message(reply))
     public_key = ssh_keys.ed25519_public_key(key.public_key()).blob if request.want_key else b""
     for cert in (certificate, b"") if certificate else (b"",):
-        datagram = encode_signed(SignedReply(reply, signature, cert, public_key))
-        if len(datagram) <= request_size:
-            return datagram
+        for with_cookie in (cookie, b"") if cookie else (b"",):
+            sent = dataclasses.replace(reply, cookie=with_cookie)
+            datagram = encode_signed(SignedReply(sent, signature, cert, public_key))
+            if len(datagram) <= request_size:
+                return datagram
     return None
 
 

@@ -88,7 +88,8 @@ def process_age_s() -> float:
 def load_settings(
     options: Options, interface: netif.Interface | None, env: Mapping[str, str]
 ) -> ClientSettings:
-    """Settings from the environment first (LDM exports lts.conf), then --lts-conf if given."""
+    """Settings from the environment first (LDM exports lts.conf), then --lts-conf if given;
+    each bad value logged as a warning and replaced by its default."""
     entries = None
     if options.lts_conf is not None:
         try:
@@ -113,12 +114,19 @@ def load_settings(
         log.warning("%s", warning)
     if options.algorithm is not None:
         env = {**env, "LDM_LB_ALGORITHM": options.algorithm}
-    return client_settings.build(env, entries)
+    # A bad value is a warning and its default: a typo in lts.conf must not turn balancing off.
+    checked = client_settings.check(env, entries)
+    for bad in checked.bad:
+        log.warning("%s; fix %s, then this client is balanced as configured", bad, bad.key)
+    return checked.settings
 
 
-def send_claim(address: str, port: int) -> None:
-    """Tell the server listed first that a login is coming (one padded datagram; no wait)."""
-    request = load_query.encode_request(load_query.Request(load_query.Op.CLAIM, secrets.token_bytes(16)))
+def send_claim(address: str, port: int, cookie: bytes = b"") -> None:
+    """Tell the server listed first that a login is coming (one padded datagram; no wait),
+    with the cookie from its reply to this client: the server counts a claim only with it."""
+    request = load_query.encode_request(
+        load_query.Request(load_query.Op.CLAIM, secrets.token_bytes(16), cookie=cookie)
+    )
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.setblocking(False)
         sock.sendto(request, (address, port))
@@ -179,8 +187,11 @@ def _claim_first(first: str, ranked: Sequence[Answered], counters: Counter[str])
     chosen = next((a for a in ranked if a.address == first), None)
     if chosen is None:
         return  # an unmeasured host has no query service to claim on
+    cookie = chosen.signed.reply.cookie if chosen.signed is not None else b""
+    if not cookie:
+        counters["claims_without_cookie"] += 1  # a server that predates cookies counts it anyway
     try:
-        send_claim(first, chosen.record.query_port)
+        send_claim(first, chosen.record.query_port, cookie)
         counters["claims_sent"] += 1
     except OSError as exc:
         log.info("could not claim %s: %s", first, exc)
