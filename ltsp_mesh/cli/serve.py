@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ltsp_mesh.cli import bounds
+from ltsp_mesh.cli.bounds import Bound, bounded
 from ltsp_mesh.cli.render import Result
 from ltsp_mesh.core.config import dns_site, ltsconf, mesh_conf
 from ltsp_mesh.core.discovery import dnssd_lease
@@ -15,6 +17,8 @@ from ltsp_mesh.core.server.pending import DEFAULT_CLAIM_TTL_S
 from ltsp_mesh.errors import ConfigError
 
 NAME = "serve"
+SAMPLE_INTERVAL_S = Bound(0.1, 3600, "seconds")
+DNS_LEASE_S = Bound(dnssd_lease.MIN_LEASE_S, dnssd_lease.MAX_LEASE_S, "seconds")
 
 
 def add_parser(subparsers: Any, help_text: str) -> None:
@@ -24,7 +28,10 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         help=help_text,
         description="Announce this application server over mDNS/DNS-SD as _ltsp._tcp, keep its load "
         "figures current in TXT, answer direct load queries on UDP (msgpack) and the legacy XML "
-        "document on TCP, and answer thin clients' get_hosts hook as a broker (HTTP). Runs until SIGTERM or SIGINT, then sends goodbyes. Options override "
+        "document on TCP, and answer thin clients' get_hosts hook as a broker (HTTP). Follows its "
+        "addresses as they change (DHCP). Runs until SIGTERM or SIGINT, then sends goodbyes; SIGHUP "
+        "reads the config file again (CAPACITY, KNOWN_HOSTS and INTERFACES change at once, the rest at "
+        "the next start). Options override "
         f"the config file ({mesh_conf.DEFAULT_PATH}, lts.conf syntax, [default] section).",
     )
     parser.add_argument(
@@ -71,19 +78,19 @@ def add_parser(subparsers: Any, help_text: str) -> None:
     )
     parser.add_argument(
         "--sample-interval",
-        type=float,
+        type=bounded(float, SAMPLE_INTERVAL_S),
         default=2.0,
         metavar="SECONDS",
-        help="how often to read the load (default 2)",
+        help=f"how often to read the load (default 2; {SAMPLE_INTERVAL_S.describe()})",
     )
     parser.add_argument("--hostname", help="announce under this host name instead of the system's")
     parser.add_argument(
         "--claim-ttl",
-        type=float,
+        type=bounded(float, bounds.CLAIM_TTL_S),
         default=DEFAULT_CLAIM_TTL_S,
         metavar="SECONDS",
         help="how long a client's claim counts as a pending login unless its session appears "
-        "(default %(default)g)",
+        f"(default %(default)g; {bounds.CLAIM_TTL_S.describe()})",
     )
     parser.add_argument(
         "--dns-sd-domain",
@@ -100,10 +107,11 @@ def add_parser(subparsers: Any, help_text: str) -> None:
     )
     parser.add_argument(
         "--dns-lease",
-        type=int,
+        type=bounded(int, DNS_LEASE_S),
         default=dnssd_lease.DEFAULT_LEASE_S,
         metavar="SECONDS",
-        help="how long the DNS records live without a renewal (default %(default)d; renewed at half)",
+        help="how long the DNS records live without a renewal (default %(default)d; "
+        f"{DNS_LEASE_S.describe()}; renewed at half)",
     )
     parser.set_defaults(func=run)
 
@@ -117,8 +125,15 @@ def _settings(args: argparse.Namespace) -> mesh_conf.ServeSettings:
         if args.config is not None:
             raise ConfigError(f"config file {path} does not exist") from None
         text = ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the config file {path} ({exc.strerror}): run serve as root, as the systemd unit "
+            "does, or give --config a file this user can read"
+        ) from None
     values.update(mesh_conf.values_from_conf(ltsconf.parse(text, str(path))))
     overrides = {
         "INTERFACES": " ".join(args.interface) if args.interface else None,
@@ -144,16 +159,9 @@ def run(args: argparse.Namespace) -> Result:
     # module the command line imports at start-up.
     from ltsp_mesh.shell.server import daemon
 
-    if not 1 <= args.claim_ttl <= 86400:
-        raise ConfigError(f"--claim-ttl={args.claim_ttl} is outside 1..86400 seconds")
-    if not 0.1 <= args.sample_interval <= 3600:
-        raise ConfigError(f"--sample-interval={args.sample_interval} is outside 0.1..3600 seconds")
     logger = logging.getLogger("ltsp_mesh")
     if logger.getEffectiveLevel() > logging.INFO:
         logger.setLevel(logging.INFO)  # a daemon says what it does
-    if not dnssd_lease.MIN_LEASE_S <= args.dns_lease <= dnssd_lease.MAX_LEASE_S:
-        low, high = dnssd_lease.MIN_LEASE_S, dnssd_lease.MAX_LEASE_S
-        raise ConfigError(f"--dns-lease={args.dns_lease} is outside {low}..{high} seconds")
     dns_server = dns_site.server_address(args.dns_server, "--dns-server") if args.dns_server else None
     settings = _settings(args)
     options = daemon.Options(
@@ -164,6 +172,8 @@ def run(args: argparse.Namespace) -> Result:
         claim_ttl_s=args.claim_ttl,
         dns_server=dns_server,
         dns_lease_s=args.dns_lease,
+        # SIGHUP reads the file again; the command line still overrides it.
+        reload=lambda: _settings(args),
     )
     counters = asyncio.run(daemon.run(settings, options))
     return Result(command=NAME, data=dict(counters))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import socket
 import sys
@@ -13,8 +15,8 @@ import pytest
 
 from ltsp_mesh.core.discovery import names
 from ltsp_mesh.core.server.publish import MAX_UPDATES_PER_MINUTE
-from ltsp_mesh.lab.mesh import set_load, start_server, wait_ready
-from ltsp_mesh.lab.netns import mesh_argv
+from ltsp_mesh.lab.mesh import control_path, mesh, set_load, start_server, wait_ready
+from ltsp_mesh.lab.netns import PREFIX_LEN, SUBNET, Lab, mesh_argv
 from tests.conftest import LabFactory
 from tests.lab.helpers import events, hosts_json, hosts_line, load, start_browser, wait_until
 
@@ -185,3 +187,160 @@ def test_a_second_serve_on_one_host_says_in_one_line_that_the_port_is_taken(
         and "Traceback" not in second.log_text()
     )
     assert first.popen.poll() is None  # the first one serves on
+
+
+# -- a renumbered server (issue 11, item 4) ------------------------------------------------------
+
+NEW_ADDRESS = f"{SUBNET}.200"
+BROKER_CLIENT = str(Path(__file__).with_name("broker_client.py"))
+
+
+def _renumber(lab: Lab, host: str, new: str) -> float:
+    """Move `host`'s eth0 to `new` as a DHCP client does: the old address goes, the new one
+    comes. Returns when it happened (time.time())."""
+    changed_at = time.time()
+    lab.run(host, ["ip", "addr", "del", f"{lab.address(host)}/{PREFIX_LEN}", "dev", "eth0"])
+    lab.run(host, ["ip", "addr", "add", f"{new}/{PREFIX_LEN}", "dev", "eth0"])
+    return changed_at
+
+
+def test_a_renumbered_server_is_listed_at_its_new_address_within_5_s(make_lab: LabFactory) -> None:
+    lab = make_lab(["s1", "s2", "client"])
+    procs = [start_server(lab, h, load()) for h in ("s1", "s2")]
+    wait_ready(lab, procs)
+    assert sorted(hosts_line(lab)) == sorted([lab.address("s1"), lab.address("s2")])
+
+    changed_at = _renumber(lab, "s1", NEW_ADDRESS)
+    wait_until(
+        lambda: sorted(hosts_line(lab)) == sorted([NEW_ADDRESS, lab.address("s2")]),
+        timeout_s=10,
+        what="s1 listed at its new address",
+    )
+    assert time.time() - changed_at < 5
+    assert "addresses changed: eth0 10.77.0.10/24 -> eth0 10.77.0.200/24" in procs[0].log_text()
+
+
+def _broker_line(lab: Lab, broker_address: str) -> str:
+    """What a thin client's get_hosts gets from the broker at `broker_address` ("" on failure)."""
+    argv = [sys.executable, BROKER_CLIENT, "get", broker_address, "378", "/ltsp-mesh/v1/hosts"]
+    answers = json.loads(lab.run("client", argv, check=False).stdout or "[]")
+    return str(answers[0]["body"]) if answers and answers[0]["status"] == 200 else ""
+
+
+def test_another_broker_hands_a_renumbered_server_out_at_its_new_address_within_5_s(
+    make_lab: LabFactory,
+) -> None:
+    lab = make_lab(["s1", "s2", "client"])
+    procs = [start_server(lab, h, load()) for h in ("s1", "s2")]
+    wait_ready(lab, procs)
+    wait_until(lambda: lab.address("s1") in _broker_line(lab, lab.address("s2")), 10, "s1 at s2's broker")
+
+    changed_at = _renumber(lab, "s1", NEW_ADDRESS)
+    listed = wait_until(
+        lambda: (line := _broker_line(lab, lab.address("s2"))) and NEW_ADDRESS in line.split() and line,
+        timeout_s=10,
+        what="s1 handed out at its new address",
+    )
+    assert time.time() - changed_at < 5
+    assert lab.address("s1") not in listed.split()
+
+
+def test_a_renumbered_servers_own_broker_answers_at_its_new_address(make_lab: LabFactory) -> None:
+    lab = make_lab(["s1", "client"])
+    proc = start_server(lab, "s1", load())
+    wait_ready(lab, [proc])
+    _renumber(lab, "s1", NEW_ADDRESS)
+    lab.wait_for_log(proc, "announcing and answering on the new ones", 10)
+    assert wait_until(lambda: _broker_line(lab, NEW_ADDRESS), 10, "the broker at the new address") == (
+        f"{NEW_ADDRESS}\n"
+    )
+
+
+def test_a_server_between_two_leases_waits_and_is_listed_again_once_it_has_an_address(
+    make_lab: LabFactory,
+) -> None:
+    lab = make_lab(["s1", "client"])
+    proc = start_server(lab, "s1", load())
+    wait_ready(lab, [proc])
+    lab.run("s1", ["ip", "addr", "del", f"{lab.address('s1')}/{PREFIX_LEN}", "dev", "eth0"])
+    lab.wait_for_log(proc, "no IPv4 address on eth0: not announced until one comes", 10)
+    lab.run("s1", ["ip", "addr", "add", f"{NEW_ADDRESS}/{PREFIX_LEN}", "dev", "eth0"])
+    wait_until(lambda: hosts_line(lab) == [NEW_ADDRESS], 10, "s1 listed once it has an address again")
+    assert proc.popen.poll() is None
+
+
+# -- a second serve (issue 11, item 5) -----------------------------------------------------------
+
+
+def test_a_second_serve_on_the_same_control_socket_fails_in_one_line_and_drain_still_reaches_the_first(
+    make_lab: LabFactory,
+) -> None:
+    lab = make_lab(["s1"])
+    first = start_server(lab, "s1", load())
+    wait_ready(lab, [first])
+    second = start_server(lab, "s1", load())  # the very same command line
+    assert second.popen.wait(timeout=30) == 1
+    text = second.log_text()
+    last = text.strip().splitlines()[-1]
+    assert last == (
+        f"ltsp-mesh serve: the control socket {control_path(lab, 's1')} is in use by another ltsp-mesh "
+        f"serve (pid {first.pid}): stop it (systemctl stop ltsp-mesh) or give this one another "
+        "--control-socket"
+    )
+    assert "Traceback" not in text
+    status = mesh(lab, "s1", "drain", "status", "--control-socket", str(control_path(lab, "s1")))
+    assert (status.returncode, status.stdout.strip().endswith("taking logins")) == (0, True), status.stderr
+    assert first.popen.poll() is None
+
+
+def test_a_stopped_serve_leaves_neither_its_socket_nor_its_lock_behind(make_lab: LabFactory) -> None:
+    lab = make_lab(["s1"])
+    proc = start_server(lab, "s1", load())
+    wait_ready(lab, [proc])
+    socket_path = control_path(lab, "s1")
+    assert socket_path.is_socket()
+    assert lab.stop(proc, signal.SIGTERM) == 0
+    assert sorted(p.name for p in socket_path.parent.glob(socket_path.name + "*")) == []
+
+
+# -- SIGHUP (issue 11, item 8) -------------------------------------------------------------------
+
+
+def _capacity(lab: Lab, host: str) -> int:
+    by_address = {s["address"]: s for s in hosts_json(lab)["servers"]}
+    return int(by_address[lab.address(host)]["record"]["capacity"])
+
+
+def test_sighup_reads_mesh_conf_again_and_the_daemon_answers_with_the_new_capacity(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
+    lab = make_lab(["s1", "client"])
+    conf = tmp_path / "mesh.conf"
+    conf.write_text("[default]\n    CAPACITY = 4\n")
+    proc = start_server(lab, "s1", load(), args=["--config", str(conf)])
+    wait_ready(lab, [proc])
+    assert _capacity(lab, "s1") == 4
+
+    conf.write_text("[default]\n    CAPACITY = 9\n    SSH_PORT = 2222\n")
+    os.kill(proc.pid, signal.SIGHUP)
+    lab.wait_for_log(proc, "SIGHUP: mesh.conf read again; now using CAPACITY 4 -> 9", 10)
+    assert _capacity(lab, "s1") == 9
+    assert "SSH_PORT 22 -> 2222 takes effect at the next start" in proc.log_text()
+    assert lab.stop(proc, signal.SIGTERM) == 0  # still the daemon it was, and it stops cleanly
+
+
+def test_sighup_with_a_broken_mesh_conf_keeps_serving_and_says_why(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
+    lab = make_lab(["s1", "client"])
+    conf = tmp_path / "mesh.conf"
+    conf.write_text("[default]\n    CAPACITY = 4\n")
+    proc = start_server(lab, "s1", load(), args=["--config", str(conf)])
+    wait_ready(lab, [proc])
+
+    conf.write_text("[default]\n    CAPACITY = lots\n")
+    os.kill(proc.pid, signal.SIGHUP)
+    lab.wait_for_log(proc, "SIGHUP: kept the running configuration", 10)
+    assert "CAPACITY='lots'" in proc.log_text()
+    assert _capacity(lab, "s1") == 4
+    assert proc.popen.poll() is None

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import secrets
 import time
 from collections import Counter
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 import dns.asyncquery
@@ -32,7 +32,7 @@ import dns.tsig
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ltsp_mesh.core.codec import txt
-from ltsp_mesh.core.config import dns_site
+from ltsp_mesh.core.config import credentials, dns_site
 from ltsp_mesh.core.config.dns_site import Labels
 from ltsp_mesh.core.config.mesh_conf import ServeSettings
 from ltsp_mesh.core.discovery import dnssd_lease, dnssd_zone
@@ -40,6 +40,7 @@ from ltsp_mesh.core.discovery.dnssd_zone import Names, Registration, Stamp, Upda
 from ltsp_mesh.core.trust import signing, tsig_key
 from ltsp_mesh.core.trust.tsig_key import TsigKey
 from ltsp_mesh.errors import ConfigError, DecodeError
+from ltsp_mesh.shell import keys
 from ltsp_mesh.shell.netif import Interface
 from ltsp_mesh.shell.server.dnssd_messages import (
     Primary,
@@ -132,6 +133,14 @@ class Registrar:
         """Publish new TXT properties: now, or once the 30 s rate limit allows."""
         if properties != self._properties:
             self._properties = dict(properties)
+            self._txt_dirty = True
+            self._wake.set()
+
+    def update_addresses(self, addresses: Sequence[str]) -> None:
+        """Publish new A records (the server was renumbered) with the next update, which
+        replaces every record of this server's names; none while it has no address."""
+        if addresses and tuple(addresses) != self.addresses:
+            self.addresses = tuple(addresses)
             self._txt_dirty = True
             self._wake.set()
 
@@ -404,10 +413,17 @@ class Registrar:
             )
 
 
-def read_key(path: str) -> TsigKey:
-    """The TSIG key in the BIND key file at `path`; ConfigError naming the file otherwise."""
+def read_key(path: str, environ: Mapping[str, str] | None = None) -> TsigKey:
+    """The TSIG key in the BIND key file at `path` (or systemd's credential loaded from it, see
+    core/config/credentials.py); ConfigError naming the file and the fix otherwise."""
+    environ = os.environ if environ is None else environ
     try:
-        text = Path(path).read_text(encoding="ascii")
+        text = keys.readable_path(path, environ).read_text(encoding="ascii")
+    except PermissionError as exc:
+        # 0600, as a key that may rewrite the zone must be: the unit's dynamic user reads it
+        # only as a credential loaded from it.
+        fix = credentials.advice(path) if keys.under_systemd(environ) else "run serve as root"
+        raise ConfigError(f"TSIG_KEY: cannot read {path} ({exc.strerror}): {fix}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"TSIG_KEY: cannot read {path}: {exc}") from exc
     return tsig_key.parse(text, path)
