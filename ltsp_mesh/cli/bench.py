@@ -18,6 +18,7 @@ SUITE_MODULES = {
     "trust": "trust",
     "storm": "storm",
     "unicast": "unicast",
+    "soak": "soak",
 }
 SUITES = tuple(SUITE_MODULES)
 
@@ -33,7 +34,9 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         "asking a broker, against 10 and 30 servers, beside the Python client. `broker`: one broker's answer time, CPU and memory in a storm of 1,000 requests at 30 servers, how its picks spread over capacity, and the idle mesh's packets per server. `trust`: signing and "
         "checking a reply or TXT record, in microseconds. `unicast`: DNS and mDNS packets per server and "
         "per client with BIND9 across a router, steady and in a login storm, against the prototype's "
-        "polling of every server. Exits 1 if a target is missed.",
+        "polling of every server. `soak`: 30 daemons and thin clients hooking without pause for 10 minutes while servers "
+        "are killed and restarted, change address and are flooded from spoofed sources: runs without a line, dead servers "
+        "printed, fallbacks, daemon RSS and fds (--quick: 8 daemons, about a minute). Exits 1 if a target is missed.",
     )
     parser.add_argument("suite", choices=sorted(SUITES), help="which benchmark")
     parser.add_argument("--quick", action="store_true", help="fewer samples (for smoke tests)")

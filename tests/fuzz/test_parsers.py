@@ -27,11 +27,13 @@ from ltsp_mesh.core.codec import load_query as wire
 from ltsp_mesh.core.codec.cachefile import CachedHosts
 from ltsp_mesh.core.codec.legacy_xml import ServerReport
 from ltsp_mesh.core.config import ltsconf
-from ltsp_mesh.core.record import Load, ServerRecord, ServerState
+from ltsp_mesh.core.record import Load, ServerState
 from ltsp_mesh.core.trust import known_hosts, signed_reply, ssh_keys, tsig_key
 from ltsp_mesh.core.trust.signing import sign_txt
+from ltsp_mesh.core.view import routes
 from ltsp_mesh.errors import ConfigError, DecodeError
 from tests.fuzz.mutate import inputs
+from tests.records import record
 
 INPUTS_PER_PARSER = int(os.environ.get("LTSP_MESH_FUZZ_INPUTS", "100000"))
 REPORT_DIR = Path(__file__).resolve().parents[2] / "reports"
@@ -39,19 +41,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "ltsconf"
 
 KEY = ed25519.Ed25519PrivateKey.generate()
 PUBLIC = ssh_keys.ed25519_public_key(KEY.public_key())
-RECORD = ServerRecord(
-    server_id="0123456789abcdef",
-    cpus=8,
-    load_per_cpu=0.5,
-    mem_percent=40,
-    swapping=False,
-    sessions=12,
-    pending=2,
-    capacity=8,
-    state=ServerState.UP,
-    query_port=377,
-    host_key_fp=PUBLIC.fingerprint,
-)
+RECORD = record(sessions=12, pending=2, host_key_fp=PUBLIC.fingerprint)
 LOAD = Load(
     cpus=8,
     load1=4.0,
@@ -199,6 +189,12 @@ TARGETS = [
         ],
         _text(lambda text: tsig_key.parse(text, "fuzz.key")),
         (ConfigError,),
+    ),
+    Target(
+        "status page request line",
+        [b"GET /?client=10.77.0.5", b"HEAD /decisions.json?client=02:00:0a:4d:00:0b", b"GET /metrics"],
+        lambda data: routes.decode(*data.partition(b" ")[::2]),
+        (DecodeError,),
     ),
 ]
 RESULTS: dict[str, dict[str, object]] = {}

@@ -18,28 +18,23 @@ import signal
 import socket
 import sys
 import time
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from zeroconf import IPVersion, ServiceInfo
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from ltsp_mesh.core.codec import load_query, txt
-from ltsp_mesh.core.record import ServerRecord, ServerState
 from ltsp_mesh.core.trust import signed_reply, signing
 
+try:
+    from tests.records import record
+except ModuleNotFoundError:  # run as a script in a lab namespace: the repository is not on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tests.records import record
+
 TYPE = "_ltsp._tcp.local."
-TEMPTING = ServerRecord(
-    server_id="rogue0000",
-    cpus=64,
-    load_per_cpu=0.0,
-    mem_percent=1,
-    swapping=False,
-    sessions=0,
-    pending=0,
-    capacity=64,
-    state=ServerState.UP,
-    query_port=377,
-)
+TEMPTING = record(server_id="rogue0000", cpus=64, load_per_cpu=0.0, mem_percent=1, capacity=64)
 
 
 def _ask(genuine: str, request: load_query.Request) -> bytes:

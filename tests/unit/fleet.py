@@ -9,7 +9,8 @@ from collections.abc import Callable, Sequence
 from hypothesis import strategies as st
 
 from ltsp_mesh.core.discovery.services import Answered, Discovered
-from ltsp_mesh.core.record import ServerRecord, ServerState
+from ltsp_mesh.core.record import ServerState
+from tests.records import record
 
 _ADDRESSES: dict[str, str] = {}
 
@@ -46,9 +47,8 @@ def server(
     response_ms: float = 5.0,
 ) -> Answered:
     """A server that answered the direct query with these figures."""
-    record = ServerRecord(
+    figures = record(
         server_id=name,
-        cpus=8,
         load_per_cpu=load,
         mem_percent=mem,
         swapping=swapping,
@@ -56,10 +56,9 @@ def server(
         pending=pending,
         capacity=capacity,
         state=state,
-        query_port=377,
     )
     return Answered(
-        discovered=discovered(name), address=address_of(name), record=record, response_ms=response_ms
+        discovered=discovered(name), address=address_of(name), record=figures, response_ms=response_ms
     )
 
 

@@ -20,19 +20,14 @@ from ltsp_mesh.core.record import (
     ServerRecord,
     ServerState,
 )
+from tests.records import record
 
 # A typical record, for the tests that need one fixed value (its TXT, its reply, its XML).
-SAMPLE_RECORD = ServerRecord(
-    server_id="0123456789abcdef",
-    cpus=8,
+SAMPLE_RECORD = record(
     load_per_cpu=0.52,
     mem_percent=45,
-    swapping=False,
     sessions=12,
     pending=2,
-    capacity=8,
-    state=ServerState.UP,
-    query_port=377,
     host_key_fp="SHA256:nk66K+YVPC8ikwssL4uEHNHSZ5xd492nCBVRE6seZ90",
 )
 

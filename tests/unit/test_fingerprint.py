@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltsp_mesh.core.record import ServerRecord, ServerState
 from ltsp_mesh.core.trust.ssh_keys import fingerprint
 from ltsp_mesh.errors import DecodeError
+from tests.records import record
 
 from .strategies import PROPERTY
 
@@ -63,20 +63,10 @@ def test_fingerprint_rejects_a_line_that_is_not_a_public_key(line: str) -> None:
 
 
 def test_fingerprint_is_a_valid_record_host_key() -> None:
-    record = ServerRecord(
-        server_id="x",
-        cpus=1,
-        load_per_cpu=0.0,
-        mem_percent=0,
-        swapping=False,
-        sessions=0,
-        pending=0,
-        capacity=1,
-        state=ServerState.UP,
-        query_port=377,
-        host_key_fp=fingerprint(RSA),
+    built = record(
+        server_id="x", cpus=1, load_per_cpu=0.0, mem_percent=0, capacity=1, host_key_fp=fingerprint(RSA)
     )
-    assert record.host_key_fp == RSA_FP
+    assert built.host_key_fp == RSA_FP
 
 
 @given(st.binary(min_size=1, max_size=600), st.text(max_size=20))

@@ -9,7 +9,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ltsp_mesh.core.discovery import names
-from ltsp_mesh.core.record import MAX_ID_CHARS, ServerRecord, ServerState
+from ltsp_mesh.core.record import MAX_ID_CHARS
+from tests.records import record
 
 from .strategies import PROPERTY
 
@@ -173,15 +174,4 @@ def test_server_id_differs_per_mac_on_cloned_machine_ids(machine_id: str, mac: s
 def test_server_id_is_a_valid_record_id(machine_id: str, mac: str) -> None:
     server_id = names.server_id(machine_id, mac)
     assert re.fullmatch(r"[0-9a-f]{16}", server_id) and len(server_id) <= MAX_ID_CHARS
-    ServerRecord(
-        server_id=server_id,
-        cpus=1,
-        load_per_cpu=0.0,
-        mem_percent=0,
-        swapping=False,
-        sessions=0,
-        pending=0,
-        capacity=1,
-        state=ServerState.UP,
-        query_port=377,
-    )
+    record(server_id=server_id, cpus=1, load_per_cpu=0.0, mem_percent=0, capacity=1)

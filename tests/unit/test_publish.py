@@ -14,22 +14,11 @@ from hypothesis import strategies as st
 
 from ltsp_mesh.core.record import ServerRecord, ServerState
 from ltsp_mesh.core.server import publish
+from tests.records import record
 
 from .strategies import PROPERTY, SLOW_PROPERTY, records
 
-PUBLISHED = ServerRecord(
-    server_id="0123456789abcdef",
-    cpus=8,
-    load_per_cpu=0.50,
-    mem_percent=40,
-    swapping=False,
-    sessions=12,
-    pending=2,
-    capacity=8,
-    state=ServerState.UP,
-    query_port=377,
-    host_key_fp="SHA256:abc",
-)
+PUBLISHED = record(load_per_cpu=0.50, mem_percent=40, sessions=12, pending=2, host_key_fp="SHA256:abc")
 # The registration happened at t=0; "now" values below are seconds after it.
 REGISTERED: tuple[float, ...] = (0.0,)
 TICK_S = 0.1

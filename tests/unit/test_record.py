@@ -19,6 +19,7 @@ from ltsp_mesh.core.record import (
     ServerState,
     record_from_load,
 )
+from tests import records as factory
 
 from .strategies import PROPERTY, loads, records
 
@@ -34,18 +35,8 @@ LOAD = Load(
     swapping=False,
     sessions=3,
 )
-RECORD = ServerRecord(
-    server_id="0123456789abcdef",
-    cpus=4,
-    load_per_cpu=0.5,
-    mem_percent=75,
-    swapping=False,
-    sessions=3,
-    pending=1,
-    capacity=4,
-    state=ServerState.UP,
-    query_port=377,
-    host_key_fp="SHA256:abc",
+RECORD = factory.record(
+    cpus=4, load_per_cpu=0.5, mem_percent=75, sessions=3, pending=1, capacity=4, host_key_fp="SHA256:abc"
 )
 
 

@@ -12,27 +12,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ltsp_mesh.core.codec import load_query
-from ltsp_mesh.core.record import ServerRecord, ServerState
+from ltsp_mesh.core.record import ServerRecord
 from ltsp_mesh.core.trust import signed_reply, ssh_cert, ssh_keys
 from ltsp_mesh.core.trust.signed_reply import SignedReply
 from ltsp_mesh.errors import DecodeError
+from tests import records
 
 from .strategies import PROPERTY, extreme_records, msgpack_objects, packed, replies
 
 KEY = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 CA = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(2, 34)))
 NONCE = bytes(range(16))
-RECORD = ServerRecord(
-    server_id="0123456789abcdef",
-    cpus=8,
+RECORD = records.record(
     load_per_cpu=0.52,
     mem_percent=45,
-    swapping=False,
     sessions=12,
     pending=2,
-    capacity=8,
-    state=ServerState.UP,
-    query_port=377,
     host_key_fp="SHA256:nk66K+YVPC8ikwssL4uEHNHSZ5xd492nCBVRE6seZ90",
 )
 REPLY = load_query.Reply(record=RECORD, nonce=NONCE, timestamp=1_720_000_000.25)
