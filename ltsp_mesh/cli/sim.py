@@ -129,7 +129,7 @@ def add_parser(subparsers: Any, help_text: str) -> None:
         metavar="FILE.png",
         type=Path,
         help="draw each server's sessions per capacity over time, one panel per algorithm "
-        "(needs matplotlib: pip install 'ltsp-mesh[plot]')",
+        "(needs matplotlib: Debian's python3-matplotlib, or pip install '.[plot]' in a checkout)",
     )
     storm.add_argument(
         "--claim-ttl",
@@ -403,7 +403,7 @@ def _draw(reports: list[Report], path: Path) -> None:
         import matplotlib
     except ImportError as exc:
         raise ConfigError(
-            "--plot needs matplotlib: pip install 'ltsp-mesh[plot]' (Debian: python3-matplotlib)"
+            "--plot needs matplotlib: apt install python3-matplotlib (in a checkout: pip install '.[plot]')"
         ) from exc
     if not path.parent.is_dir():
         raise ConfigError(f"--plot {path}: the directory {path.parent} does not exist")

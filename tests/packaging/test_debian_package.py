@@ -27,7 +27,7 @@ import pytest
 
 import ltsp_mesh
 from ltsp_mesh.cli import build_parser, exit_codes
-from ltsp_mesh.core.config import client_settings, ltsconf, mesh_conf
+from ltsp_mesh.core.config import client_settings, credentials, ltsconf, mesh_conf
 from ltsp_mesh.shell import hook_install
 from tests.conftest import require_tools
 
@@ -42,8 +42,8 @@ REPO_HOOK = ROOT / "chroot_hooks" / "get_hosts"
 DIST_PACKAGES = Path("usr/lib/python3/dist-packages")
 SHIPPED_HOOK = Path("usr/share/ltsp-mesh/chroot_hooks/get_hosts")
 HOOK_PACKAGE = "ltsp-mesh-hook"
-# Debian 12's debhelper installs units in /lib, Debian 13's in /usr/lib.
-UNIT_DIRS = (Path("lib/systemd/system"), Path("usr/lib/systemd/system"))
+# Whichever debhelper builds it (Debian 12's puts units in /lib): packaging/debian/rules.
+UNIT_DIR = Path("usr/lib/systemd/system")
 APT_ENV = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
 APT_TIMEOUT_S = 600
 BUILD_TIMEOUT_S = 300  # a build takes a few seconds; this only stops a hung one
@@ -209,9 +209,8 @@ def _run_packaged(unpacked: Path, *args: str) -> subprocess.CompletedProcess[str
 
 
 def _unit_path(unpacked: Path) -> Path:
-    found = [path for d in UNIT_DIRS if (path := unpacked / d / "ltsp-mesh.service").is_file()]
-    assert len(found) == 1, f"expected ltsp-mesh.service in one of {[str(d) for d in UNIT_DIRS]}"
-    return found[0]
+    assert not (unpacked / "lib").exists(), "nothing goes to /lib, an aliased location of merged /usr"
+    return unpacked / UNIT_DIR / "ltsp-mesh.service"
 
 
 def _man_text() -> str:
@@ -257,7 +256,7 @@ def test_depends_on_python_3_11_and_every_runtime_dependency(control: dict[str, 
     assert re.fullmatch(r">=3\.1[1-9]~?|>=3\.[2-9]\d~?", depends.get("python3", "")), depends
     for name in ("python3-psutil", "python3-msgpack", "python3-defusedxml", "python3-cryptography"):
         assert name in depends
-    assert depends["python3-zeroconf"] == ">=0.131"
+    assert depends["python3-zeroconf"] == ">=0.47.3"  # Debian 12's: see test_install_roots.py
 
 
 def test_depends_keeps_every_version_floor_of_pyproject(control: dict[str, str]) -> None:
@@ -318,9 +317,30 @@ def test_unit_is_enabled_and_started_on_install(unpacked: Path) -> None:
 
 
 def test_unit_never_starts_inside_a_thin_client_image() -> None:
-    text = UNIT.read_text()
-    assert "ConditionPathExists=!/etc/ltsp_chroot" in text
-    assert "ConditionKernelCommandLine=!init=/sbin/init-ltsp" in text
+    # LTSP5: its chroots and clients; LTSP 21+: images and NFS roots (test_install_roots.py
+    # boots a root under systemd with each of these).
+    lines = UNIT.read_text().splitlines()
+    for condition in (
+        "ConditionPathExists=!/etc/ltsp_chroot",
+        "ConditionKernelCommandLine=!init=/sbin/init-ltsp",
+        "ConditionKernelCommandLine=!ltsp.image",
+        "ConditionPathExists=!/run/ltsp/client",
+    ):
+        assert condition in lines
+
+
+def test_unit_hands_over_each_default_key_under_its_paths_name_with_a_stand_in() -> None:
+    lines = UNIT.read_text().splitlines()
+    for path in (mesh_conf.ServeSettings().host_key, "/etc/ltsp/ltsp-mesh.key"):
+        assert credentials.load_line(path) in lines
+        assert f"SetCredential={credentials.name(path)}:{credentials.NO_FILE}" in lines
+
+
+def test_server_package_recommends_nothing_that_brings_sshd(control: dict[str, str]) -> None:
+    # Recommends are installed by default, also in a client image: sshd would bring systemd and
+    # host keys there (test_install_roots.py checks what an install brings).
+    assert "Recommends" not in control
+    assert control["Suggests"] == "openssh-server"
 
 
 def test_hook_ships_for_copying_and_for_install_hooks_only(unpacked: Path, contents: list[str]) -> None:
@@ -358,7 +378,9 @@ def test_man_page_and_example_config_are_installed(unpacked: Path) -> None:
     with gzip.open(unpacked / "usr/share/man/man8/ltsp-mesh.8.gz") as page:
         assert page.read() == MAN_PAGE.read_bytes()
     assert (unpacked / "usr/share/doc/ltsp-mesh/examples/mesh.conf").read_bytes() == EXAMPLE_CONF.read_bytes()
-    assert (unpacked / "usr/share/doc/ltsp-mesh/README.Debian").is_file()
+    # dh_compress gzips documentation of more than 4 KiB.
+    doc = unpacked / "usr/share/doc/ltsp-mesh"
+    assert (doc / "README.Debian").is_file() or (doc / "README.Debian.gz").is_file()
 
 
 # --- the hook package, for thin-client images ------------------------------------------------
@@ -707,6 +729,24 @@ def test_unit_passes_systemd_analyze_verify(unpacked: Path, tmp_path: Path) -> N
     env = {**os.environ, "MANPATH": str(unpacked / "usr/share/man")}
     verified = _run(["systemd-analyze", "verify", *man, str(unit)], env=env, cwd=tmp_path, timeout=60)
     assert (verified.returncode, verified.stdout + verified.stderr) == (0, "")
+
+
+SECURITY_TARGET = 2.0  # issue 12: the usual hardening, without what the daemon needs
+
+
+def test_unit_scores_at_most_2_in_systemd_analyze_security(unpacked: Path, tmp_path: Path) -> None:
+    # Offline, on the unit file as packaged; test_install_roots.py asks each release's own
+    # systemd about the installed unit.
+    require_tools("systemd-analyze", debian="systemd")
+    unit = tmp_path / "ltsp-mesh.service"
+    unit.write_text(UNIT.read_text().replace("\nExecStart=/usr/bin/", f"\nExecStart={unpacked}/usr/bin/"))
+    shown = _run(
+        ["systemd-analyze", "security", "--offline=yes", "--no-pager", str(unit)], cwd=tmp_path, timeout=60
+    )
+    score = re.search(r"Overall exposure level for ltsp-mesh.service: (\d+\.\d+)", shown.stdout)
+    assert score, shown.stdout + shown.stderr
+    print(f"systemd-analyze security --offline=yes: {score.group(1)}")
+    assert float(score.group(1)) <= SECURITY_TARGET, shown.stdout
 
 
 # --- the man page ---------------------------------------------------------------------------

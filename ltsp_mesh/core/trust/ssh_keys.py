@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
@@ -112,7 +112,12 @@ def b64decode(text: str, what: str) -> bytes:
 
 def ed25519_public_key(key: ed25519.Ed25519PublicKey, comment: str = "") -> PublicKey:
     """The SSH public key value of an Ed25519 key."""
-    return ed25519_public_key_from_bytes(key.public_bytes_raw(), comment)
+    return ed25519_public_key_from_bytes(_raw(key), comment)
+
+
+def _raw(key: ed25519.Ed25519PublicKey) -> bytes:
+    # public_bytes_raw() needs cryptography 40; Debian 12 has 38, which has this spelling only.
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 def ed25519_public_key_from_bytes(raw: bytes, comment: str = "") -> PublicKey:
@@ -207,7 +212,7 @@ def _decode_private(data: bytes) -> ed25519.Ed25519PrivateKey:
     if len(secret) != 2 * ED25519_KEY_BYTES or secret[ED25519_KEY_BYTES:] != pk or public.blob[-32:] != pk:
         raise ConfigError("host key file's private and public halves do not match")
     key = ed25519.Ed25519PrivateKey.from_private_bytes(secret[:ED25519_KEY_BYTES])
-    if key.public_key().public_bytes_raw() != pk:
+    if _raw(key.public_key()) != pk:
         raise ConfigError("host key file's private key does not produce its public key")
     return key
 
