@@ -132,7 +132,9 @@ def flood(kind: str, targets: Sequence[str], rate: float, seconds: float, first:
             while result.sent + result.failed < due:
                 target, packet = next(packets)
                 try:
-                    sock.sendto(packet, (target, 0))
+                    # Never block: a target that stops answering ARP (a killed or moved server)
+                    # would fill the kernel queue and stop the flood, and the soak with it.
+                    sock.sendto(packet, socket.MSG_DONTWAIT, (target, 0))
                     result.sent += 1
                 except OSError:
                     result.failed += 1

@@ -81,6 +81,9 @@ HEAR_WAIT_S: Final = 0.25
 # the background, one question at a time) this often: it may have been busy when heard last,
 # while a rogue held its cache records.
 HEAR_AGAIN_S: Final = 1.0
+# How long a refresh waits for the servers to speak for themselves before it asks for figures:
+# a LAN round trip, well inside the broker's wait for a refresh (daemon.BROKER_WAIT_S).
+HEAR_BLOCK_S: Final = 0.04
 RESOLVE_TIMEOUT_MS: Final = 1500
 # The zone's records live 60 s (dnssd_zone); browsing it twice a minute while clients ask
 # finds a new server as soon as a resolver could, and costs a broker a few DNS packets.
@@ -442,7 +445,11 @@ class LiveView:
     async def _refresh(self) -> None:
         try:
             await self._zone()
-            await self._hear_changed()
+            # Hearing waits for every server asked, so one that died holds it to its deadline;
+            # a thin client's request (daemon.BROKER_WAIT_S) must not wait that long. Past
+            # HEAR_BLOCK_S this round goes on with what is known, and the next uses the rest.
+            hearing = self._loop.create_task(self._hear_changed())
+            await asyncio.wait([hearing], timeout=HEAR_BLOCK_S)
             started = self._loop.time()
             targets = self._targets()
             self._hear_later()
@@ -479,6 +486,7 @@ class LiveView:
             if not published:
                 publish()
             await waiting
+            await hearing
             self._silent = asked - {key for key, _ in self.view.servers(self._loop.time())}
             self.counters["broker_refreshes"] += 1
         finally:
