@@ -22,6 +22,12 @@ DEFAULT_GLOBAL_PER_S: Final = 2000.0
 DEFAULT_MAX_SOURCES: Final = 4096
 
 
+def refill(tokens: float, at: float, now: float, rate: float, burst: float) -> float:
+    """A token bucket's tokens at `now`: `tokens` left at `at` (-inf: never used, so full),
+    refilled at `rate` a second up to `burst`."""
+    return burst if at == -math.inf else min(burst, tokens + max(0.0, now - at) * rate)
+
+
 class RateLimiter:
     """Token buckets keyed by source address, plus one for all sources together."""
 
@@ -47,17 +53,13 @@ class RateLimiter:
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # source -> (tokens, at)
         self._global = (global_per_s, -math.inf)
 
-    @staticmethod
-    def _refill(tokens: float, at: float, now: float, rate: float, burst: float) -> float:
-        return burst if at == -math.inf else min(burst, tokens + max(0.0, now - at) * rate)
-
     def allow(self, source: str, now: float) -> bool:
         """True (and one token spent) when `source` may be answered at `now`."""
         if not math.isfinite(now):
             raise ValueError(f"now={now} is not a time")
         tokens, at = self._buckets.pop(source, (self.per_source_burst, -math.inf))
-        tokens = self._refill(tokens, at, now, self.per_source_per_s, self.per_source_burst)
-        global_tokens = self._refill(*self._global, now, self.global_per_s, self.global_per_s)
+        tokens = refill(tokens, at, now, self.per_source_per_s, self.per_source_burst)
+        global_tokens = refill(*self._global, now, self.global_per_s, self.global_per_s)
         allowed = tokens >= 1.0 and global_tokens >= 1.0
         if allowed:
             tokens, global_tokens = tokens - 1.0, global_tokens - 1.0

@@ -16,6 +16,7 @@ from typing import Final
 
 from ltsp_mesh.core.broker.request import MAC_PARAMETER
 from ltsp_mesh.core.config.client_settings import BadSetting
+from ltsp_mesh.core.ratelimit import refill
 
 # An admin reads the journal now and then: once an hour is a reminder, not a flood.
 REMIND_S: Final = 3600.0
@@ -62,8 +63,7 @@ class WarnOnce:
         if said is not None and now - said < self.remind_s:
             self._said.move_to_end(key)
             return False
-        if self._at != -math.inf:
-            self._tokens = min(self.lines_burst, self._tokens + max(0.0, now - self._at) * self.lines_per_s)
+        self._tokens = refill(self._tokens, self._at, now, self.lines_per_s, self.lines_burst)
         self._at = now
         if self._tokens < 1.0:
             self.over_rate += 1
