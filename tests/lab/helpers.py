@@ -9,8 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ltsp_mesh.core.ratelimit import RateLimiter
 from ltsp_mesh.core.record import Load
 from ltsp_mesh.lab.netns import Lab, LabProcess, mesh_argv
+from ltsp_mesh.shell.broker.endpoint import REQUESTS_BURST, REQUESTS_PER_SOURCE_PER_S
 
 T = TypeVar("T")
 PROBE = str(Path(__file__).with_name("probe.py"))
@@ -27,6 +29,26 @@ def wait_until(check: Callable[[], T], timeout_s: float, what: str, interval_s: 
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(interval_s)
+
+
+class BrokerPace:
+    """Keeps one lab client's hooks under each broker's per-address request limit.
+
+    A test that runs hooks back to back from one client asks faster than any thin client (one
+    request per login screen): past REQUESTS_PER_SOURCE_PER_S a broker answers 429, the hook asks
+    the next one, and a test about something else fails by the rate. Each broker is paced at
+    80 % of its limit, with the broker's own token bucket.
+    """
+
+    def __init__(self) -> None:
+        self._buckets = RateLimiter(
+            per_source_per_s=0.8 * REQUESTS_PER_SOURCE_PER_S, per_source_burst=0.8 * REQUESTS_BURST
+        )
+
+    def wait_for(self, broker: str) -> None:
+        """Return when a request to `broker` now stays under its limit."""
+        while not self._buckets.allow(broker, time.monotonic()):
+            time.sleep(1.0 / REQUESTS_PER_SOURCE_PER_S)
 
 
 def load(cpus: int = 4, load1: float = 0.0, sessions: int = 0, swapping: bool = False) -> Load:

@@ -20,7 +20,7 @@ from ltsp_mesh.lab.chroot import ClientRoot
 from ltsp_mesh.lab.mesh import start_server, trust, wait_ready
 from ltsp_mesh.lab.netns import Lab, LabProcess, mesh_argv
 from tests.conftest import LabFactory, require_tools
-from tests.lab.helpers import ldm_split, load
+from tests.lab.helpers import BrokerPace, ldm_split, load
 
 pytestmark = pytest.mark.lab
 HOOK = Path(__file__).resolve().parents[2] / "chroot_hooks" / "get_hosts"
@@ -63,6 +63,7 @@ class Site:
     def __init__(self, lab: Lab, roots: dict[str, ClientRoot], servers: dict[str, LabProcess]) -> None:
         self.lab, self.roots, self.servers = lab, roots, servers
         self.runs = 0
+        self.pace = BrokerPace()
 
     def hook(self, flavour: str, boot_server: str | None = None, **env: str) -> list[str]:
         """Run the installed hook as LDM does; return what LDM makes of its line.
@@ -70,11 +71,13 @@ class Site:
         These tests are about what a bad value does, not about time: the deadline is generous
         (unless the test sets it) and the other servers are brokers to ask next, so a machine
         busy with other tests does not turn a slow first answer into a fallback. The boot
-        server (SERVER) goes round the three unless given: this module runs about 15 hooks a
-        second from one client, more than one broker answers one address (10 a second).
+        server (SERVER) goes round the three unless given, and each is paced under its limit
+        for one address: this module runs up to 30 hooks a second from one client, and a broker
+        answers one address 10 times a second (then 429, and the hook asks the next broker).
         """
         first = boot_server or SERVERS[self.runs % len(SERVERS)]
         self.runs += 1
+        self.pace.wait_for(first)
         env = {
             "SERVER": self.lab.address(first),
             "LDM_LB_BROKERS": " ".join(self.lab.address(h) for h in SERVERS if h != first),
