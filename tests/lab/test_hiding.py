@@ -20,11 +20,12 @@ import pytest
 from ltsp_mesh.lab.mesh import start_server, trust, wait_ready
 from ltsp_mesh.lab.netns import PREFIX_LEN, SUBNET, Lab, LabProcess, mesh_argv
 from tests.conftest import LabFactory
-from tests.lab.helpers import load, wait_until
+from tests.lab.helpers import BrokerPace, load, wait_until
 
 pytestmark = pytest.mark.lab
 HIDER = str(Path(__file__).with_name("hider.py"))
 BROKER_CLIENT = str(Path(__file__).with_name("broker_client.py"))
+BROKER_PACE = BrokerPace()
 RUNS = 20
 GENUINE = ("s1", "s2")
 FLOOD_SOURCES = 20
@@ -76,6 +77,7 @@ def _hosts(lab: Lab) -> dict[str, object]:
 
 
 def _broker_line(lab: Lab, broker: str = "s1") -> list[str]:
+    BROKER_PACE.wait_for(broker)  # RUNS requests back to back, from one client: under its limit
     proc = lab.run(
         "client", [sys.executable, BROKER_CLIENT, "get", lab.address(broker), "378", "/ltsp-mesh/v1/hosts"]
     )
