@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltsp_mesh.core.broker.view import FRESH_S, MAX_PICKS, PICK_HOLD_S, REFRESH_AHEAD_S, MeshView
+from ltsp_mesh.core.broker.view import (
+    ANSWER_TTL_S,
+    FRESH_S,
+    MAX_PICKS,
+    PICK_HOLD_S,
+    REFRESH_AHEAD_S,
+    MeshView,
+)
 from tests.unit.fleet import server
 
 A, B = server("a", pending=1), server("b")
@@ -63,6 +70,24 @@ def test_a_late_answer_puts_a_server_back() -> None:
     view = view_of(A)
     view.observe(B.discovered.instance, B, 0.1)
     assert set(pending(view, 0.1)) == {"a", "b"}
+
+
+def test_a_server_whose_last_answer_is_older_than_its_ttl_is_never_handed_out() -> None:
+    view = view_of(A, B)
+    assert set(pending(view, ANSWER_TTL_S)) == {"a", "b"}
+    assert pending(view, ANSWER_TTL_S + 0.01) == {}
+
+
+def test_a_broker_asked_after_a_quiet_minute_lists_only_servers_that_answered_since() -> None:
+    view = view_of(A, B)
+    view.observe(A.discovered.instance, A, 60.0)  # its refresh has heard from a, not yet from b
+    assert pending(view, 60.1) == {"a": 1}
+
+
+def test_a_claims_reply_keeps_its_server_listed_for_another_ttl() -> None:
+    view = view_of(A, B)
+    view.acknowledge("10.0.0.9", B.discovered.instance, B, ANSWER_TTL_S - 0.5)
+    assert set(pending(view, ANSWER_TTL_S + 0.5)) == {"b"}
 
 
 def test_a_goodbye_removes_a_server_at_once() -> None:
@@ -132,6 +157,7 @@ def test_the_kept_counts_always_equal_the_picks_recounted_from_scratch(
     view = view_of(A, B)
     picks: dict[str, tuple[str, float]] = {}  # the model: client -> (server, when)
     servers = {"a": A, "b": B}
+    answered_at = {"a": 0.0, "b": 0.0}
     now = 0.0
     for op, client_n, name, step_ms in ops:
         now += step_ms / 1000
@@ -147,6 +173,7 @@ def test_the_kept_counts_always_equal_the_picks_recounted_from_scratch(
         elif op in ("refresh_without_b", "refresh_all"):
             servers = {"a": A} if op == "refresh_without_b" else {"a": A, "b": B}
             view.refreshed([(s.discovered.instance, s) for s in servers.values()], now)
+            answered_at = dict.fromkeys(servers, now)
             picks = {c: p for c, p in picks.items() if p[0] in servers}
         elif op == "forget_a":
             view.forget(A.discovered.instance, now)
@@ -155,5 +182,6 @@ def test_the_kept_counts_always_equal_the_picks_recounted_from_scratch(
         expected = {
             n: base.record.pending + sum(1 for p in picks.values() if p[0] == n)
             for n, base in servers.items()
+            if now - answered_at[n] <= ANSWER_TTL_S
         }
         assert pending(view, now) == expected

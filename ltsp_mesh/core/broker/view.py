@@ -9,6 +9,10 @@ PICK_HOLD_S passes without one (the claim was lost; the next refresh tells the t
 Rules:
 - One live pick per client: a client that asks again moves its pick, it never counts twice.
 - A server that did not answer the latest refresh is not in the view: it is never handed out.
+- Nor is one whose latest answer is older than ANSWER_TTL_S: a broker nobody asked for a
+  minute holds a view a minute old, and when its refresh is late for the first request (its
+  wait is bounded by the thin client's deadline) that request gets the servers that answered
+  since, never the minute-old list with the servers killed or moved meanwhile.
 - Pure: time is passed in (monotonic seconds, never going back), as in PendingLedger.
 """
 
@@ -29,6 +33,10 @@ PICK_HOLD_S: Final = 1.0
 # The figures a request may be answered from: refreshed at most this long ago (the issue's
 # "fresh within about 1 s while requests come in").
 FRESH_S: Final = 1.0
+# A server's latest answer (a refresh's, or a claim's reply) stands for this long: twice the
+# refresh period, so a steady storm always finds every live server, and a refresh that finishes
+# late loses none.
+ANSWER_TTL_S: Final = 2 * FRESH_S
 # While requests keep coming, the next refresh starts this early, so that no request has to
 # wait for one.
 REFRESH_AHEAD_S: Final = 0.8
@@ -61,6 +69,7 @@ class MeshView:
         self.pick_hold_s = pick_hold_s
         self.max_picks = max_picks
         self._servers: dict[str, Answered] = {}
+        self._answered_at: dict[str, float] = {}  # server -> when its answer in _servers came
         self._picks: dict[str, Pick] = {}  # client -> its pick, in the order made
         self._counts: dict[str, int] = {}  # server -> its picks in flight
         self._adjusted: dict[str, Answered] = {}  # server -> its answer with those picks added
@@ -85,8 +94,9 @@ class MeshView:
                 break
             self._drop_pick(client)
 
-    def _set_servers(self, servers: dict[str, Answered]) -> None:
+    def _set_servers(self, servers: dict[str, Answered], answered_at: dict[str, float]) -> None:
         self._servers = servers
+        self._answered_at = answered_at
         self._adjusted = {}
         for client in [c for c, p in self._picks.items() if p.server not in servers]:
             self._drop_pick(client)
@@ -94,19 +104,24 @@ class MeshView:
     def refreshed(self, answers: Iterable[tuple[str, Answered]], now: float) -> None:
         """A refresh finished at `now`: these servers answered; every other one is gone."""
         self._advance(now)
-        self._set_servers(dict(answers))
+        servers = dict(answers)
+        self._set_servers(servers, dict.fromkeys(servers, now))
         self.refreshed_at = now
 
     def observe(self, server: str, answer: Answered, now: float) -> None:
         """A fresh answer from one server between refreshes (a claim's reply)."""
         self._advance(now)
         self._servers[server] = answer
+        self._answered_at[server] = now
         self._adjusted.pop(server, None)
 
     def forget(self, server: str, now: float) -> None:
         """`server` said goodbye (or left the browse): it is handed out no more."""
         self._advance(now)
-        self._set_servers({k: a for k, a in self._servers.items() if k != server})
+        self._set_servers(
+            {k: a for k, a in self._servers.items() if k != server},
+            {k: t for k, t in self._answered_at.items() if k != server},
+        )
 
     def pick(self, client: str, server: str, now: float) -> bool:
         """Count that `client` was handed `server` first; False when too many are in flight."""
@@ -130,6 +145,7 @@ class MeshView:
             self._drop_pick(client)
         if answer is not None and server in self._servers:
             self._servers[server] = answer
+            self._answered_at[server] = now
             self._adjusted.pop(server, None)
 
     def in_flight(self, now: float) -> dict[str, int]:
@@ -138,10 +154,13 @@ class MeshView:
         return dict(self._counts)
 
     def servers(self, now: float) -> list[tuple[str, Answered]]:
-        """Every server in the view, its pending count raised by the picks in flight to it."""
+        """Every server in the view that answered within ANSWER_TTL_S, its pending count raised
+        by the picks in flight to it."""
         self._advance(now)
         result = []
         for key in sorted(self._servers):
+            if now - self._answered_at[key] > ANSWER_TTL_S:
+                continue
             answer = self._adjusted.get(key)
             if answer is None:
                 answer = self._servers[key]

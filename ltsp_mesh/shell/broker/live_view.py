@@ -487,8 +487,10 @@ class LiveView:
 
             def on_answer(answer: Answered) -> None:
                 key = answer.discovered.instance
+                # Alive now: a request that cannot wait for the whole refresh (the view is
+                # older than ANSWER_TTL_S) gets the servers that answered so far.
+                self.view.observe(key, answer, self._loop.time())
                 if published:
-                    self.view.observe(key, answer, self._loop.time())  # late, but alive
                     return
                 answers[key] = answer
                 if expected <= answers.keys():
