@@ -25,7 +25,7 @@ from ltsp_mesh.lab.mesh import (
     trust,
     wait_ready,
 )
-from ltsp_mesh.lab.netns import PREFIX_LEN, SUBNET, Lab, mesh_argv
+from ltsp_mesh.lab.netns import PREFIX_LEN, SUBNET, Lab, LabProcess, mesh_argv
 from tests.conftest import LabFactory
 from tests.lab.helpers import BrokerPace, events, hosts_json, hosts_line, load, start_browser, wait_until
 
@@ -326,14 +326,20 @@ def _capacity(lab: Lab, host: str) -> int:
     return int(by_address[lab.address(host)]["record"]["capacity"])
 
 
-def test_sighup_reads_mesh_conf_again_and_the_daemon_answers_with_the_new_capacity(
-    make_lab: LabFactory, tmp_path: Path
-) -> None:
+def _serving_capacity_4(make_lab: LabFactory, tmp_path: Path) -> tuple[Lab, Path, LabProcess]:
+    """s1 running with a mesh.conf of CAPACITY = 4, a client beside it; the lab, conf and daemon."""
     lab = make_lab(["s1", "client"])
     conf = tmp_path / "mesh.conf"
     conf.write_text("[default]\n    CAPACITY = 4\n")
     proc = start_server(lab, "s1", load(), args=["--config", str(conf)])
     wait_ready(lab, [proc])
+    return lab, conf, proc
+
+
+def test_sighup_reads_mesh_conf_again_and_the_daemon_answers_with_the_new_capacity(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
+    lab, conf, proc = _serving_capacity_4(make_lab, tmp_path)
     assert _capacity(lab, "s1") == 4
 
     conf.write_text("[default]\n    CAPACITY = 9\n    SSH_PORT = 2222\n")
@@ -347,11 +353,7 @@ def test_sighup_reads_mesh_conf_again_and_the_daemon_answers_with_the_new_capaci
 def test_sighup_with_a_broken_mesh_conf_keeps_serving_and_says_why(
     make_lab: LabFactory, tmp_path: Path
 ) -> None:
-    lab = make_lab(["s1", "client"])
-    conf = tmp_path / "mesh.conf"
-    conf.write_text("[default]\n    CAPACITY = 4\n")
-    proc = start_server(lab, "s1", load(), args=["--config", str(conf)])
-    wait_ready(lab, [proc])
+    lab, conf, proc = _serving_capacity_4(make_lab, tmp_path)
 
     conf.write_text("[default]\n    CAPACITY = lots\n")
     os.kill(proc.pid, signal.SIGHUP)

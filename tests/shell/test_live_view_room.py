@@ -38,10 +38,11 @@ def _view(policy: CountingPolicy) -> LiveView:
 
 
 def _admit(view: LiveView, count: int, first: int = 0) -> list[str]:
-    names = [discovered(f"room{i}").instance for i in range(first, first + count)]
-    for name in names:
-        view._admit(name, discovered(name.split(".")[0]))
-    return names
+    """Admit servers room{first} ... as the browser found them; their instance names."""
+    found = [discovered(f"room{i}") for i in range(first, first + count)]
+    for server in found:
+        view._admit(server.instance, server)
+    return [server.instance for server in found]
 
 
 async def test_admissions_below_half_full_check_no_signature() -> None:
@@ -64,5 +65,5 @@ async def test_an_instance_that_changed_past_half_full_is_checked_again() -> Non
     view = _view(policy)
     names = _admit(view, VOUCH_FROM + 1)
     policy.checked.clear()
-    view._admit(names[0], replace(discovered(names[0].split(".")[0]), ssh_port=2222))
+    view._admit(names[0], replace(discovered("room0"), ssh_port=2222))
     assert policy.checked == [names[0]]

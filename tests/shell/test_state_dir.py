@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,17 +41,22 @@ def test_a_state_dir_that_cannot_be_created_names_it_and_the_setting(tmp_path: P
         state_dir.prepare(tmp_path / "file" / "state")
 
 
-def test_a_state_dir_this_user_cannot_write_says_to_run_as_root(shared: Path) -> None:
-    (shared / "state").mkdir(mode=0o755)
-    checked = unprivileged.as_nobody(
+def _prepare_as_nobody(path: Path) -> subprocess.CompletedProcess[str]:
+    """state_dir.prepare(path) run as nobody; it prints the ConfigError it meets."""
+    return unprivileged.as_nobody(
         "from pathlib import Path\n"
         "from ltsp_mesh.shell.server import state_dir\n"
         "from ltsp_mesh.errors import ConfigError\n"
         "try:\n"
-        f"    state_dir.prepare(Path({str(shared / 'state')!r}))\n"
+        f"    state_dir.prepare(Path({str(path)!r}))\n"
         "except ConfigError as exc:\n"
         "    print(exc)\n"
     )
+
+
+def test_a_state_dir_this_user_cannot_write_says_to_run_as_root(shared: Path) -> None:
+    (shared / "state").mkdir(mode=0o755)
+    checked = _prepare_as_nobody(shared / "state")
     assert checked.stdout == (
         f"the state directory {shared / 'state'} is not writable (Permission denied): run serve as root, as "
         "the systemd unit does, or set STATE_DIR in mesh.conf or --state-dir to a directory it can write\n"
@@ -58,15 +64,7 @@ def test_a_state_dir_this_user_cannot_write_says_to_run_as_root(shared: Path) ->
 
 
 def test_a_state_dir_this_user_cannot_create_says_to_run_as_root(shared: Path) -> None:
-    checked = unprivileged.as_nobody(
-        "from pathlib import Path\n"
-        "from ltsp_mesh.shell.server import state_dir\n"
-        "from ltsp_mesh.errors import ConfigError\n"
-        "try:\n"
-        f"    state_dir.prepare(Path({str(shared / 'state')!r}))\n"
-        "except ConfigError as exc:\n"
-        "    print(exc)\n"
-    )
+    checked = _prepare_as_nobody(shared / "state")
     assert checked.stdout.startswith(
         f"cannot create the state directory {shared / 'state'} (Permission denied): run serve as root"
     ), checked.stderr
